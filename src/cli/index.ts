@@ -1,0 +1,17 @@
+// Registers every subcommand on the commander program. Each subcommand lives in its own file and
+// exports `register(program, io)`; main.ts passes the process's environment and streams.
+import type { Command } from 'commander';
+
+export interface CliIo {
+  readonly env: NodeJS.ProcessEnv;
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+}
+
+type Register = (program: Command, io: CliIo) => void;
+
+const registrars: Register[] = [];
+
+export function registerCommands(program: Command, io: CliIo): void {
+  for (const register of registrars) register(program, io);
+}
