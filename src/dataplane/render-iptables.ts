@@ -1,0 +1,188 @@
+// Renders the iptables side of a DesiredDataPlane (ADR 0003): first as a RuleSet (our chains ->
+// rule specs, each spelled exactly as iptables-save prints it, so read-back compares as text), then
+// as iptables-restore --noflush input that rewrites only chains that differ from a given current
+// RuleSet, deletes our stale chains after everything that referenced them, and fixes the jumps
+// from built-in chains. Pure. Does not decide *when* to do a full or partial sync (apply.ts does).
+import type { DesiredAddress, DesiredDataPlane, DesiredPort } from '../plan/desired.js';
+import type { JumpRule, Table } from './render-names.js';
+import {
+  CHAINS, CHAIN_PREFIX, JUMPS, SETS, TABLES, addressChain, hex, jumpSpec, portComment, quoteComment, serviceChain,
+} from './render-names.js';
+
+/** chain -> rule specs (the text after "-A CHAIN "), in order. Insertion order is render order. */
+export type ChainRules = ReadonlyMap<string, readonly string[]>;
+export type RuleSet = Readonly<Record<Table, ChainRules>>;
+
+export function emptyRuleSet(): RuleSet {
+  return { mangle: new Map(), nat: new Map(), filter: new Map() };
+}
+
+function c(text: string): string {
+  return `-m comment --comment ${quoteComment(text)}`;
+}
+
+function portMatch(p: DesiredPort): string {
+  return `-p ${p.protocol} -m ${p.protocol} --dport ${p.port}`;
+}
+
+/** kube-proxy's cascade: rule i of n matches with probability 1/(n-i), as the kernel stores it. */
+export function probability(remaining: number): string {
+  const stored = Math.round((1 / remaining) * 0x80000000);
+  return (stored / 0x80000000).toFixed(11);
+}
+
+function restoreMark(mask: string, why: string): string {
+  return `${c(why)} -m conntrack --ctdir REPLY -m connmark ! --mark 0x0/${mask} -j CONNMARK --restore-mark --nfmask ${mask} --ctmask ${mask}`;
+}
+
+function mangleRules(d: DesiredDataPlane): Map<string, string[]> {
+  const mask = hex(d.settings.uplinkMarkMask);
+  const allow = `-m conntrack --ctstate NEW -m set --match-set ${SETS.allow} dst,dst,src`;
+  const pre = [
+    restoreMark(mask, 'smartnat: reply routing'),
+    `${c('smartnat: not a floating address')} -m set ! --match-set ${SETS.eligible} dst -j RETURN`,
+    `${c('smartnat: floating address not owned here')} -m set ! --match-set ${SETS.owned} dst -j DROP`,
+    `${c('smartnat: established or related')} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`,
+    ...d.uplinks.map((u) => `-i ${u.name} ${c(`smartnat: arrived on ${u.name}`)} ${allow} -j CONNMARK --set-xmark ${hex(u.mark)}/${mask}`),
+    `${c('smartnat: allowed source')} ${allow} -j RETURN`,
+    `${c('smartnat: not allowed')} -j DROP`,
+  ];
+  return new Map([
+    [CHAINS.manglePrerouting, pre],
+    [CHAINS.mangleOutput, [restoreMark(mask, 'smartnat: reply routing of local replies')]],
+    [CHAINS.mangleMss, [`-p tcp -m tcp --tcp-flags SYN,RST SYN ${c('smartnat: clamp MSS')} -m connmark ! --mark 0x0/${mask} -j TCPMSS --clamp-mss-to-pmtu`]],
+  ]);
+}
+
+function serviceRules(d: DesiredDataPlane, a: DesiredAddress, p: DesiredPort): string[] {
+  const comment = c(portComment({ ...p, address: a.address }));
+  const masq = hex(d.settings.masqueradeMark);
+  const n = p.endpoints.length;
+  const dnat = p.endpoints.map((e, i) => {
+    const stat = i < n - 1 ? ` -m statistic --mode random --probability ${probability(n - i)}` : '';
+    return `-p ${p.protocol} ${comment}${stat} -j DNAT --to-destination ${e.ip}:${e.port}`;
+  });
+  return [`${comment} -j MARK --set-xmark ${masq}/${masq}`, ...dnat];
+}
+
+function natRules(d: DesiredDataPlane): Map<string, string[]> {
+  const services = [`${c('smartnat: not owned here')} -m set ! --match-set ${SETS.owned} dst -j RETURN`];
+  const perAddress = new Map<string, string[]>();
+  const perService = new Map<string, string[]>();
+  for (const a of d.addresses) {
+    const rules: string[] = [];
+    for (const p of a.ports.filter((x) => x.endpoints.length > 0)) {
+      const key = { ...p, address: a.address };
+      const chain = serviceChain(key);
+      rules.push(`${portMatch(p)} ${c(portComment(key))} -j ${chain}`);
+      perService.set(chain, serviceRules(d, a, p));
+    }
+    if (rules.length === 0) continue;
+    services.push(`-d ${a.address}/32 ${c(`smartnat: address ${a.address}`)} -j ${addressChain(a.address)}`);
+    perAddress.set(addressChain(a.address), rules);
+  }
+  const masq = hex(d.settings.masqueradeMark);
+  return new Map([
+    [CHAINS.natServices, services],
+    [CHAINS.natPostrouting, [`${c('smartnat: masquerade toward endpoints')} -m mark --mark ${masq}/${masq} -j MASQUERADE`]],
+    ...perAddress,
+    ...perService,
+  ]);
+}
+
+function filterRules(d: DesiredDataPlane): Map<string, string[]> {
+  const reject = [`${c('smartnat: not owned here')} -m set ! --match-set ${SETS.owned} dst -j RETURN`];
+  for (const a of d.addresses) {
+    for (const p of a.ports.filter((x) => x.endpoints.length === 0)) {
+      const how = p.protocol === 'tcp' ? 'tcp-reset' : 'icmp-port-unreachable';
+      reject.push(`-d ${a.address}/32 ${portMatch(p)} ${c(portComment({ ...p, address: a.address }))} -j REJECT --reject-with ${how}`);
+    }
+  }
+  const forward = [
+    `${c('smartnat: ports without endpoints')} -j ${CHAINS.filterReject}`,
+    `${c('smartnat: connections through an uplink')} -m connmark ! --mark 0x0/${hex(d.settings.uplinkMarkMask)} -j ACCEPT`,
+  ];
+  return new Map([[CHAINS.filterForward, forward], [CHAINS.filterReject, reject]]);
+}
+
+/** Every chain SmartNat wants, with its rules, per table. */
+export function computeRuleSet(desired: DesiredDataPlane): RuleSet {
+  return { mangle: mangleRules(desired), nat: natRules(desired), filter: filterRules(desired) };
+}
+
+/** A change to a built-in chain: delete one occurrence of a spec, or insert it at position 1. */
+export interface JumpFix {
+  readonly table: Table;
+  readonly chain: string;
+  readonly action: 'delete' | 'insert';
+  readonly spec: string;
+}
+
+/** From nothing: every jump inserted at position 1. */
+export function insertAllJumps(): JumpFix[] {
+  return JUMPS.map((j) => ({ table: j.table, chain: j.from, action: 'insert', spec: jumpSpec(j) }));
+}
+
+/**
+ * Jump fixes given the current rules of the built-in chains (from iptables-save): a jump that is
+ * the chain's first rule, exactly once, is left alone; otherwise every rule jumping to our chain is
+ * deleted and the canonical jump inserted at position 1.
+ */
+export function planJumpFixes(builtin: RuleSet): JumpFix[] {
+  return JUMPS.flatMap((j: JumpRule): JumpFix[] => {
+    const rules = builtin[j.table].get(j.from) ?? [];
+    const spec = jumpSpec(j);
+    const ours = rules.filter((r) => r.endsWith(` -j ${j.to}`) || r === `-j ${j.to}`);
+    if (ours.length === 1 && rules[0] === spec) return [];
+    const deletes = ours.map((r): JumpFix => ({ table: j.table, chain: j.from, action: 'delete', spec: r }));
+    return [...deletes, { table: j.table, chain: j.from, action: 'insert', spec }];
+  });
+}
+
+export interface RestorePlan {
+  /** iptables-restore --noflush input; '' when nothing differs. */
+  readonly text: string;
+  /** "table/chain" of every chain declared (rewritten or flushed for deletion). */
+  readonly rewritten: readonly string[];
+  readonly deleted: readonly string[];
+}
+
+function sameRules(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  return a !== undefined && b !== undefined && a.length === b.length && a.every((r, i) => r === b[i]);
+}
+
+function renderTable(table: Table, input: RestoreInput, out: { rewritten: string[]; deleted: string[] }): string[] {
+  const want = input.desired[table];
+  const have = input.current[table];
+  const changed = [...want.keys()].filter((chain) => !sameRules(want.get(chain), have.get(chain)));
+  const stale = [...have.keys()].filter((chain) => chain.startsWith(CHAIN_PREFIX) && !want.has(chain)).sort();
+  const jumps = input.jumps.filter((j) => j.table === table);
+  if (changed.length === 0 && stale.length === 0 && jumps.length === 0) return [];
+  const lines = [`*${table}`, ...changed.map((ch) => `:${ch} - [0:0]`), ...stale.map((ch) => `:${ch} - [0:0]`)];
+  for (const chain of changed) for (const rule of want.get(chain) ?? []) lines.push(`-A ${chain} ${rule}`);
+  for (const j of jumps) lines.push(j.action === 'delete' ? `-D ${j.chain} ${j.spec}` : `-I ${j.chain} 1 ${j.spec}`);
+  for (const chain of stale) lines.push(`-X ${chain}`);
+  lines.push('COMMIT');
+  out.rewritten.push(...changed.map((ch) => `${table}/${ch}`), ...stale.map((ch) => `${table}/${ch}`));
+  out.deleted.push(...stale.map((ch) => `${table}/${ch}`));
+  return lines;
+}
+
+export interface RestoreInput {
+  readonly desired: RuleSet;
+  /** What is in the kernel now (read back) or, for a partial sync, what the last sync wrote. */
+  readonly current: RuleSet;
+  readonly jumps: readonly JumpFix[];
+}
+
+/** The restore input turning `current` into `desired` (only chains that differ are declared). */
+export function renderIptablesRestore(input: RestoreInput): RestorePlan {
+  const out = { rewritten: [] as string[], deleted: [] as string[] };
+  const lines = TABLES.flatMap((t) => renderTable(t, input, out));
+  return { text: lines.length ? `${lines.join('\n')}\n` : '', rewritten: out.rewritten, deleted: out.deleted };
+}
+
+/** The complete restore input a sync from nothing applies. */
+export function renderIptablesFull(desired: DesiredDataPlane): string {
+  return renderIptablesRestore({ desired: computeRuleSet(desired), current: emptyRuleSet(), jumps: insertAllJumps() }).text;
+}

@@ -1,0 +1,74 @@
+// The validated snapshot the planner consumes: typed Mappings (or their parse errors), Services,
+// EndpointSlices, AddressPools, what this agent owns and what it knows about itself. Everything
+// here is already parsed and canonical; the planner never sees raw objects. Building a snapshot
+// from the API or a file is the callers' job (src/api parsers, cli/render.ts, the agent).
+import type { AddressPool, FieldError, Mapping, ObjectRef, Protocol } from '../api/types.js';
+import type { InterfaceAddress } from './net.js';
+
+export type MappingEntry =
+  | { readonly ok: true; readonly mapping: Mapping }
+  | { readonly ok: false; readonly ref: ObjectRef; readonly errors: readonly FieldError[] };
+
+export interface ServicePortInfo {
+  /** '' when the Service has a single unnamed port. */
+  readonly name: string;
+  readonly port: number;
+  readonly protocol: Protocol | 'sctp';
+}
+
+export interface ServiceInfo extends ObjectRef {
+  readonly clusterIP?: string;
+  readonly ports: readonly ServicePortInfo[];
+}
+
+export interface SlicePortInfo {
+  readonly name: string;
+  readonly port?: number;
+  readonly protocol: Protocol | 'sctp';
+}
+
+export interface SliceEndpointInfo {
+  readonly addresses: readonly string[];
+  /** Absent means ready (EndpointConditions semantics). */
+  readonly ready?: boolean;
+  readonly serving?: boolean;
+  readonly terminating?: boolean;
+}
+
+export interface EndpointSliceInfo extends ObjectRef {
+  /** The kubernetes.io/service-name label; a slice without it belongs to no Service. */
+  readonly serviceName?: string;
+  readonly addressType: 'IPv4' | 'IPv6' | 'FQDN';
+  readonly ports: readonly SlicePortInfo[];
+  readonly endpoints: readonly SliceEndpointInfo[];
+}
+
+export type InterfaceRole = 'external' | 'internal';
+
+export interface AgentInterface {
+  readonly name: string;
+  readonly role: InterfaceRole;
+  readonly addresses: readonly InterfaceAddress[];
+  /** Default gateway of an external interface (dotted quad). */
+  readonly gateway?: string;
+}
+
+export interface AgentFacts {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly interfaces: readonly AgentInterface[];
+}
+
+export interface Snapshot {
+  readonly mappings: readonly MappingEntry[];
+  readonly services: readonly ServiceInfo[];
+  readonly endpointSlices: readonly EndpointSliceInfo[];
+  readonly pools: readonly AddressPool[];
+  /** Canonical addresses this agent owns now; 'allEligible' = every address it is eligible for. */
+  readonly owned: ReadonlySet<string> | 'allEligible';
+  readonly agent: AgentFacts;
+}
+
+export function refKey(ref: ObjectRef): string {
+  return `${ref.namespace}/${ref.name}`;
+}

@@ -1,0 +1,100 @@
+// DesiredDataPlane: the whole data-plane state one agent should have, as plain sorted data. The
+// planner produces it, the renderers print it, the applier diffs it. Guarantees: every value is
+// canonical (IPs, CIDRs, interface names) and every list is sorted, so equal states compare equal.
+import type { ObjectRef, Protocol } from '../api/types.js';
+import type { DataPlaneSettings } from '../model/settings.js';
+
+export interface DesiredEndpoint {
+  readonly ip: string;
+  readonly port: number;
+}
+
+/** One accepted (address, protocol, port) of one Mapping. */
+export interface DesiredPort {
+  readonly mapping: ObjectRef;
+  readonly protocol: Protocol;
+  readonly port: number;
+  /** Allowed source CIDRs, canonical, sorted; "0.0.0.0/0" kept as written (split only in sets). */
+  readonly sources: readonly string[];
+  /** DNAT targets, sorted; empty = the port is rejected (TCP reset / ICMP port unreachable). */
+  readonly endpoints: readonly DesiredEndpoint[];
+}
+
+export interface DesiredAddress {
+  readonly address: string;
+  /** External interface the address lives on. */
+  readonly uplink: string;
+  /** In the owned set now; rules exist for every eligible address, gated by this. */
+  readonly owned: boolean;
+  readonly ports: readonly DesiredPort[];
+}
+
+export interface DesiredRoute {
+  /** "default" or a canonical CIDR. */
+  readonly destination: string;
+  readonly gateway?: string;
+  readonly device: string;
+  readonly scope: 'link' | 'global';
+}
+
+export interface DesiredUplink {
+  readonly name: string;
+  /** 1-based number of the uplink, stored in the uplink mark field. */
+  readonly index: number;
+  readonly mark: number;
+  readonly table: number;
+  readonly pref: number;
+  readonly routes: readonly DesiredRoute[];
+}
+
+export interface DesiredDataPlane {
+  readonly settings: DataPlaneSettings;
+  readonly uplinks: readonly DesiredUplink[];
+  readonly addresses: readonly DesiredAddress[];
+}
+
+export type LeftOutReason =
+  | 'invalidMapping'
+  | 'mappingDeleting'
+  | 'addressNotInPool'
+  | 'namespaceNotAllowed'
+  | 'notEligible'
+  | 'notOwned'
+  | 'ownedNotEligible'
+  | 'noExternalInterface'
+  | 'tooManyUplinks'
+  | 'portConflict'
+  | 'serviceMissing'
+  | 'servicePortMissing'
+  | 'noReadyEndpoints';
+
+/** What happens on the wire for something left out: nothing, a reject, or rules gated off (standby). */
+export type LeftOutEffect = 'nothing' | 'reject' | 'standby';
+
+export interface LeftOut {
+  readonly reason: LeftOutReason;
+  readonly effect: LeftOutEffect;
+  readonly mapping?: ObjectRef;
+  readonly address?: string;
+  readonly protocol?: Protocol;
+  readonly port?: number;
+  readonly message: string;
+}
+
+export interface DataPlanePlan {
+  readonly desired: DesiredDataPlane;
+  readonly leftOut: readonly LeftOut[];
+}
+
+/** The same desired state without one Mapping's ports (used when the kernel refuses its rules). */
+export function withoutMapping(desired: DesiredDataPlane, ref: ObjectRef): DesiredDataPlane {
+  const addresses = desired.addresses
+    .map((a) => ({ ...a, ports: a.ports.filter((p) => p.mapping.namespace !== ref.namespace || p.mapping.name !== ref.name) }))
+    .filter((a) => a.ports.length > 0);
+  return { ...desired, addresses };
+}
+
+/** The same desired state with a different owned set: what an ownership change is. */
+export function withOwned(desired: DesiredDataPlane, owned: ReadonlySet<string>): DesiredDataPlane {
+  return { ...desired, addresses: desired.addresses.map((a) => ({ ...a, owned: owned.has(a.address) })) };
+}
