@@ -9,7 +9,10 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 /** The original SmartNat's finalizer: removed from Mappings being deleted, never added. */
 export const LEGACY_FINALIZER = 'mapping.finalizers.aureacentral.com';
 
-/** Limits shared by the CRD schema (maxItems keeps CEL within its cost budget) and the parser. */
+/**
+ * Limits shared by the CRD schemas in charts/smartnat/crds/ (maxItems keeps CEL within its cost
+ * budget) and the parser. Change both together; test/fixtures/crd checks they agree.
+ */
 export const LIMITS = {
   addressesPerMapping: 16,
   portsPerMapping: 64,
@@ -17,11 +20,20 @@ export const LIMITS = {
   poolAddressEntries: 64,
   allowedNamespaces: 256,
   serviceNameMax: 63,
+  matchLabels: 32,
+  matchExpressions: 16,
+  matchValues: 64,
 } as const;
+
+/** The allow-list an absent or empty `allowedSources` means (the original's meaning). */
+export const ANY_SOURCE = '0.0.0.0/0';
+
+/** VRRP settings used when an AddressPool leaves them out (applied by the parser, never stored). */
+export const VRRP_DEFAULTS = { vridFirst: 1, vridLast: 255, advertIntervalMs: 1000 } as const;
 
 export type Protocol = 'tcp' | 'udp';
 
-/** One validated port entry of a Mapping. `protocol` is lowercased; `protocolAsWritten` is kept for status. */
+/** One validated port entry of a Mapping: protocol lowercased, servicePort defaulted to port. */
 export interface MappingPort {
   readonly port: number;
   readonly protocol: Protocol;
@@ -51,8 +63,44 @@ export interface Mapping extends ObjectRef {
   readonly uid: string;
   readonly generation: number;
   readonly creationTimestamp: string;
+  /** True when metadata.deletionTimestamp is set. */
   readonly deleting: boolean;
+  readonly deletionTimestamp?: string;
+  /** Finalizers as stored (the original's LEGACY_FINALIZER may be among them). */
+  readonly finalizers: readonly string[];
   readonly spec: MappingSpec;
+  /** The status as last written; read leniently (malformed entries are dropped, never refused). */
+  readonly status: MappingStatus;
+}
+
+/** What one owner reports for one external address (status.configuredAddresses[address]). */
+export interface ConfiguredAddress {
+  readonly podIPs: readonly string[];
+  readonly endpoints: readonly string[];
+  readonly owner?: string;
+  readonly observedGeneration?: number;
+  readonly programmedAt?: string;
+  readonly claimedAt?: string;
+}
+
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+/** A metav1.Condition as stored. */
+export interface Condition {
+  readonly type: string;
+  readonly status: ConditionStatus;
+  readonly observedGeneration?: number;
+  readonly lastTransitionTime: string;
+  readonly reason: string;
+  readonly message: string;
+}
+
+export interface MappingStatus {
+  readonly invalid?: string;
+  readonly serviceVIP?: string;
+  readonly observedGeneration?: number;
+  readonly configuredAddresses: Readonly<Record<Ipv4, ConfiguredAddress>>;
+  readonly conditions: readonly Condition[];
 }
 
 /** An inclusive range of IPv4 addresses, kept as numbers for cheap membership tests. */
@@ -69,26 +117,71 @@ export interface VrrpSettings {
   readonly advertIntervalMs: number;
 }
 
+/** One requirement of a label selector (metav1.LabelSelectorRequirement). */
+export interface LabelRequirement {
+  readonly key: string;
+  readonly operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  /** Sorted and de-duplicated; empty for Exists and DoesNotExist. */
+  readonly values: readonly string[];
+}
+
 export interface AddressPoolSpec {
   readonly addresses: readonly AddressRange[];
   readonly interface?: string;
-  /** Node/agent labels that must all match (matchLabels semantics); empty = every agent. */
+  /**
+   * Agent labels that must all match (spec.agentSelector.matchLabels); empty = every agent.
+   * Use matchesAgentSelector() (selector.ts): it also applies agentMatchExpressions.
+   */
   readonly agentSelector: Readonly<Record<string, string>>;
+  /** spec.agentSelector.matchExpressions; all must hold as well. */
+  readonly agentMatchExpressions: readonly LabelRequirement[];
   /** Namespaces allowed to use the pool; undefined = all namespaces. */
   readonly allowedNamespaces?: readonly string[];
   readonly vrrp: VrrpSettings;
+}
+
+/** One address of a pool in use, as the leader reports it (status.addresses[]). */
+export interface AddressInUse {
+  readonly address: Ipv4;
+  readonly owner: string;
+  readonly vrid?: number;
+  readonly lastTransitionTime?: string;
+  readonly transitions: number;
+}
+
+export interface AddressPoolStatus {
+  readonly observedGeneration?: number;
+  readonly addresses: readonly AddressInUse[];
+  readonly conditions: readonly Condition[];
 }
 
 export interface AddressPool {
   readonly name: string;
   readonly uid: string;
   readonly generation: number;
+  readonly creationTimestamp: string;
   readonly spec: AddressPoolSpec;
+  /** The status as last written; read leniently (malformed entries are dropped, never refused). */
+  readonly status: AddressPoolStatus;
 }
 
-/** A validation problem: a JSONPath-like field path as the API server prints it, and a message. */
+/** The API server's cause reasons (metav1.CauseType), so parser and server errors compare. */
+export type FieldErrorReason =
+  | 'FieldValueRequired'
+  | 'FieldValueInvalid'
+  | 'FieldValueDuplicate'
+  | 'FieldValueNotSupported'
+  | 'FieldValueTooMany'
+  | 'FieldValueTooLong'
+  | 'FieldValueTypeInvalid';
+
+/**
+ * A validation problem: the field path as the API server prints it (`spec.ports[1].port`), the
+ * cause reason, and a message in the server's style (`Invalid value: 0: must be ...`).
+ */
 export interface FieldError {
   readonly field: string;
+  readonly reason: FieldErrorReason;
   readonly message: string;
 }
 
