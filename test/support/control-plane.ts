@@ -28,6 +28,8 @@ export interface ControlPlaneOptions {
   startTimeoutMs?: number;
   /** Grace between SIGTERM and SIGKILL when stopping a process group (default 15 s). */
   stopTimeoutMs?: number;
+  /** Where the temp dir is created (default os.tmpdir()). */
+  tmpDir?: string;
   /** Appended to the kube-apiserver command line (later flags win). */
   extraApiServerArgs?: string[];
 }
@@ -82,7 +84,7 @@ const GUARD_SCRIPT = fileURLToPath(new URL('./process-guard.mjs', import.meta.ur
 
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const binDir = opts.binDir ?? testenvBinDir();
-  const dir = mkdtempSync(join(tmpdir(), 'smartnat-testenv-'));
+  const dir = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'smartnat-testenv-'));
   const plane = new LocalControlPlane({
     dir,
     binDir,
@@ -336,7 +338,7 @@ function renderKubeconfig(server: string, caPem: Buffer, token: string): string 
 }
 
 function startGuard(dir: string): ChildProcess {
-  const guard = spawn(process.execPath, [GUARD_SCRIPT], {
+  const guard = spawn(process.execPath, [GUARD_SCRIPT, dir], {
     detached: true,
     stdio: ['pipe', 'ignore', 'ignore'],
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
@@ -347,7 +349,6 @@ function startGuard(dir: string): ChildProcess {
   guard.stdin?.on('error', () => {
     // EPIPE after the guard exited
   });
-  guard.stdin?.write(`dir ${dir}\n`);
   guard.unref();
   (guard.stdin as Socket | null)?.unref();
   return guard;

@@ -4,14 +4,16 @@
 // every directory it was told about is removed. Does not: start anything; it is plain JS so that
 // node runs it without a TypeScript loader.
 //
-// Protocol, one command per line on stdin: "group PGID", "ungroup PGID", "dir PATH", "done".
+// Usage: node process-guard.mjs DIR... (the directories to remove; naming them on the command line
+// also lets a test find the guard). Then one command per line on stdin: "group PGID", "ungroup PGID",
+// "done".
 import { rmSync } from 'node:fs';
 import process from 'node:process';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const groups = new Set();
-const dirs = new Set();
+const dirs = new Set(process.argv.slice(2));
 let finished = false;
 
 // Interrupts aimed at the terminal's foreground group must not stop the cleanup.
@@ -49,7 +51,6 @@ lines.on('line', (line) => {
   const arg = space < 0 ? '' : line.slice(space + 1);
   if (verb === 'group') groups.add(Number(arg));
   else if (verb === 'ungroup') groups.delete(Number(arg));
-  else if (verb === 'dir') dirs.add(arg);
   else if (verb === 'done') finished = true;
 });
 lines.on('close', () => {
