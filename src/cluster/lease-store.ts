@@ -23,7 +23,7 @@ export interface LeaseStore {
   list(role: LeaseRole): Promise<LeaseList>;
   /** `lease.resourceVersion` is ignored. */
   create(lease: LeaseRecord): Promise<WriteResult>;
-  /** Compare-and-swap on `lease.resourceVersion`. */
+  /** Compare-and-swap on `lease.resourceVersion`; a missing lease is NotFound, never created. */
   replace(lease: LeaseRecord): Promise<WriteResult>;
   /** JSON merge patch of metadata.annotations; null removes a key. No version check. */
   patchAnnotations(name: string, annotations: Readonly<Record<string, string | null>>): Promise<WriteResult>;
@@ -152,8 +152,21 @@ export class KubeLeaseStore implements LeaseStore {
 
   async replace(lease: LeaseRecord): Promise<WriteResult> {
     if (lease.resourceVersion === '') throw new LeaseStoreError('replace needs the resourceVersion it read', 'replace', lease.name, undefined);
+    // Not a PUT: Lease PUTs create a missing object (create-on-update), which would resurrect a
+    // lease the leader deleted. A JSON patch carrying metadata.resourceVersion is the same
+    // compare-and-swap (409 on a stale version) and answers 404 for a missing lease.
+    const body = leaseToApi(lease, this.namespace);
+    const ops = [
+      { op: 'add', path: '/metadata/resourceVersion', value: lease.resourceVersion },
+      { op: 'add', path: '/metadata/labels', value: body.metadata?.labels ?? {} },
+      { op: 'add', path: '/metadata/annotations', value: body.metadata?.annotations ?? {} },
+      { op: 'add', path: '/spec', value: body.spec ?? {} },
+    ];
     return this.write('replace', lease.name, async () =>
-      this.api.replaceNamespacedLease({ name: lease.name, namespace: this.namespace, body: leaseToApi(lease, this.namespace) }),
+      this.api.patchNamespacedLease(
+        { name: lease.name, namespace: this.namespace, body: ops },
+        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+      ),
     );
   }
 
