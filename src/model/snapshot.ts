@@ -3,6 +3,7 @@
 // here is already parsed and canonical; the planner never sees raw objects. Building a snapshot
 // from the API or a file is the callers' job (src/api parsers, cli/render.ts, the agent).
 import type { AddressPool, FieldError, Mapping, ObjectRef, Protocol } from '../api/types.js';
+import type { CoreProtocol, EndpointSlice, Service } from '../api/core.js';
 import type { InterfaceAddress } from './net.js';
 
 export type MappingEntry =
@@ -71,4 +72,26 @@ export interface Snapshot {
 
 export function refKey(ref: ObjectRef): string {
   return `${ref.namespace}/${ref.name}`;
+}
+
+function lowerProtocol(p: CoreProtocol): Protocol | 'sctp' {
+  return p === 'TCP' ? 'tcp' : p === 'UDP' ? 'udp' : 'sctp';
+}
+
+/** Adapts a parsed core Service (src/api/core.ts) to the planner's view. */
+export function serviceInfo(s: Service): ServiceInfo {
+  const base = { namespace: s.namespace, name: s.name, ports: s.ports.map((p) => ({ name: p.name, port: p.port, protocol: lowerProtocol(p.protocol) })) };
+  return s.clusterIP ? { ...base, clusterIP: s.clusterIP } : base;
+}
+
+/** Adapts a parsed EndpointSlice (src/api/core.ts) to the planner's view. */
+export function endpointSliceInfo(s: EndpointSlice): EndpointSliceInfo {
+  const base = {
+    namespace: s.namespace,
+    name: s.name,
+    addressType: s.addressType,
+    ports: s.ports.map((p) => (p.port === undefined ? { name: p.name, protocol: lowerProtocol(p.protocol) } : { name: p.name, port: p.port, protocol: lowerProtocol(p.protocol) })),
+    endpoints: s.endpoints.map((e) => ({ addresses: e.addresses, ready: e.ready, serving: e.serving, terminating: e.terminating })),
+  };
+  return s.serviceName === undefined ? base : { ...base, serviceName: s.serviceName };
 }

@@ -2,6 +2,7 @@
 // Pure and deterministic: the output depends on the snapshot's content, never on its order (inputs
 // are sorted first; port clashes go to the oldest Mapping, then namespace/name). Rules are planned
 // for every address the agent is eligible for; ownership only flips a flag (the owned set).
+import { matchesAgentSelector } from '../api/selector.js';
 import type { AddressPool, Mapping, MappingPort, ObjectRef } from '../api/types.js';
 import { cidrContains, parseCidr, parseIpv4 } from '../model/net.js';
 import type { DataPlaneSettings } from '../model/settings.js';
@@ -52,21 +53,6 @@ export function planUplinks(agent: AgentFacts, settings: DataPlaneSettings): { u
   return { uplinks, leftOut };
 }
 
-// TODO(api): switch to src/api/selector.ts matchesAgentSelector() once it is committed.
-function poolSelects(pool: AddressPool, labels: Readonly<Record<string, string>>): boolean {
-  const plain = Object.entries(pool.spec.agentSelector).every(([k, v]) => labels[k] === v);
-  return plain && (pool.spec.agentMatchExpressions ?? []).every((req) => {
-    const value = labels[req.key];
-    switch (req.operator) {
-      case 'In': return value !== undefined && req.values.includes(value);
-      case 'NotIn': return value === undefined || !req.values.includes(value);
-      case 'Exists': return value !== undefined;
-      case 'DoesNotExist': return value === undefined;
-    }
-    return false;
-  });
-}
-
 function findUplink(address: number, pool: AddressPool, ctx: PlanContext): DesiredUplink | undefined {
   if (pool.spec.interface !== undefined) return ctx.uplinks.find((u) => u.name === pool.spec.interface);
   const itf = ctx.externals.find((i) => i.addresses.some((a) => cidrContains(a.subnet, address)));
@@ -80,7 +66,7 @@ function placeAddress(address: string, namespace: string, ctx: PlanContext): Pla
   if (pool.spec.allowedNamespaces && !pool.spec.allowedNamespaces.includes(namespace)) {
     return { ok: false, leftOut: { reason: 'namespaceNotAllowed', effect: 'nothing', address, message: `pool ${pool.name} is closed to namespace ${namespace}` } };
   }
-  if (!poolSelects(pool, ctx.agent.labels)) {
+  if (!matchesAgentSelector(pool.spec, ctx.agent.labels)) {
     return { ok: false, leftOut: { reason: 'notEligible', effect: 'nothing', address, message: `agent ${ctx.agent.name} does not match pool ${pool.name}'s agentSelector` } };
   }
   const uplink = findUplink(value, pool, ctx);
