@@ -15,7 +15,7 @@ export function child(path: string, key: string): string {
   return path === '' ? key : `${path}.${key}`;
 }
 
-/** `spec.ports` + 1 -> `spec.ports[1]`; map keys print the same way (`...configuredAddresses[1.2.3.4]`). */
+/** `spec.ports` + 1 -> `spec.ports[1]` (map values print as `child`: `...matchLabels.zone`). */
 export function item(path: string, index: number | string): string {
   return `${path}[${index}]`;
 }
@@ -77,7 +77,7 @@ export class FieldErrors {
   }
 
   tooLong(field: string, max: number): void {
-    this.add(field, 'FieldValueTooLong', `Too long: may not be more than ${max} characters`);
+    this.add(field, 'FieldValueTooLong', `Too long: may not be more than ${max} bytes`);
   }
 
   /** The recorded errors as a refusal (call after recording at least one). */

@@ -238,7 +238,7 @@ function readMatchLabels(errs: FieldErrors, value: unknown, path: string): Recor
   if (keys.length > LIMITS.matchLabels) errs.tooMany(path, keys.length, LIMITS.matchLabels);
   if (!keys.every((k) => k.length <= 317 && isLabelKey(k))) errs.invalid(path, '', 'keys must be label keys ([prefix/]name)');
   for (const key of keys.sort()) {
-    const v = readString(errs, field(labels, key), item(path, key), LABEL_VALUE_RULES);
+    const v = readString(errs, field(labels, key), child(path, key), LABEL_VALUE_RULES);
     if (v !== undefined) out[key] = v;
   }
   return out;
