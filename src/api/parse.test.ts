@@ -240,8 +240,9 @@ describe('invalid fixtures (test/fixtures/crd/invalid): each breaks one field of
     const changed = changedPaths(f.base, f.object);
     expect(changed.length).toBeGreaterThan(0);
     expect(changed.filter((p) => !isAtOrUnder(p, f.field))).toEqual([]);
-    const parse = f.kind === 'Mapping' ? parseMapping : parseAddressPool;
-    const errs = errors(parse(asServed(f.object, 'ns')));
+    const raw = asServed(f.object, 'ns');
+    const result: ParseResult<unknown> = f.kind === 'Mapping' ? parseMapping(raw) : parseAddressPool(raw);
+    const errs = errors(result);
     expect([...new Set(errs.map((e) => e.field))]).toEqual([f.field]);
   });
 });
