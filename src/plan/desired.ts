@@ -86,11 +86,12 @@ export interface DataPlanePlan {
   readonly leftOut: readonly LeftOut[];
 }
 
-/** The same desired state without one Mapping's ports (used when the kernel refuses its rules). */
+/**
+ * The same desired state without one Mapping's ports (used when the kernel refuses its rules).
+ * Its addresses stay eligible and owned, so their traffic is dropped rather than reaching the host.
+ */
 export function withoutMapping(desired: DesiredDataPlane, ref: ObjectRef): DesiredDataPlane {
-  const addresses = desired.addresses
-    .map((a) => ({ ...a, ports: a.ports.filter((p) => p.mapping.namespace !== ref.namespace || p.mapping.name !== ref.name) }))
-    .filter((a) => a.ports.length > 0);
+  const addresses = desired.addresses.map((a) => ({ ...a, ports: a.ports.filter((p) => p.mapping.namespace !== ref.namespace || p.mapping.name !== ref.name) }));
   return { ...desired, addresses };
 }
 

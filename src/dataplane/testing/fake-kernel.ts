@@ -319,7 +319,8 @@ export class FakeKernel implements CommandRunner {
 
   // ---------------------------------------------------------------- conntrack, sysctl
   private conntrack(args: readonly string[]): RunResult {
-    const dst = args[args.indexOf('--orig-dst') + 1] ?? args[args.indexOf('-d') + 1] ?? '';
+    const at = args.indexOf('--orig-dst');
+    const dst = at >= 0 ? (args[at + 1] ?? '') : '';
     const n = this.flows.get(dst) ?? 0;
     this.flows.delete(dst);
     if (n === 0) throw new RestoreError('conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.');
