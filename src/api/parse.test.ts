@@ -30,7 +30,7 @@ const SPEC = { addresses: [VIP_1], serviceName: 'echo', ports: [{ port: 8080 }] 
 
 describe('parseMapping: defaults and normalisation', () => {
   it('the original example parses unchanged, finalizer and all', () => {
-    const raw = parseYaml(readFileSync(new URL('../../../shared/examples/original-mapping.yaml', import.meta.url), 'utf8')) as Record<string, unknown>;
+    const raw = parseYaml(readFileSync(new URL('../../test/fixtures/crd/original-mapping.yaml', import.meta.url), 'utf8')) as Record<string, unknown>;
     const m = ok(parseMapping(asServed(raw, 'default')));
     expect(m.spec).toEqual({
       addresses: ['192.168.60.5'],
