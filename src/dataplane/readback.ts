@@ -88,8 +88,9 @@ export async function readRouting(runner: CommandRunner, scope: RoutingScope): P
   const tables = [...new Set([...scope.tables, ...rules.map((r) => r.table)])].sort((a, b) => a - b);
   const routes: TableRoute[] = [];
   for (const table of tables) {
-    const { stdout } = await runner.run('ip', ['-j', 'route', 'show', 'table', String(table)], { okExitCodes: [0, 2] });
-    routes.push(...parseIpRoutes(stdout, table, scope.protocol));
+    // A table that does not exist yet: exit 2, "FIB table does not exist", and a truncated "[".
+    const { stdout, exitCode } = await runner.run('ip', ['-j', 'route', 'show', 'table', String(table)], { okExitCodes: [0, 2] });
+    if (exitCode === 0) routes.push(...parseIpRoutes(stdout, table, scope.protocol));
   }
   return { rules, routes };
 }
