@@ -181,7 +181,7 @@ describe('parseAddressPool', () => {
       { first: 0xc6336401, last: 0xc6336403, text: '198.51.100.1-198.51.100.3' },
       { first: 0xcb007100, last: 0xcb00710f, text: '203.0.113.0/28' },
     ]);
-    expect(p.spec).toMatchObject({ agentSelector: {}, agentMatchExpressions: [], vrrp: { vridRange: [1, 255], advertIntervalMs: 1000 } });
+    expect(p.spec).toMatchObject({ agentSelector: {}, agentMatchExpressions: [], vrrp: { vridRange: [1, 255], advertIntervalMs: 100 } });
     expect(p.spec.allowedNamespaces).toBeUndefined();
     expect(p.spec.interface).toBeUndefined();
   });

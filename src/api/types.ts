@@ -28,8 +28,8 @@ export const LIMITS = {
 /** The allow-list an absent or empty `allowedSources` means (the original's meaning). */
 export const ANY_SOURCE = '0.0.0.0/0';
 
-/** VRRP settings used when an AddressPool leaves them out (applied by the parser, never stored). */
-export const VRRP_DEFAULTS = { vridFirst: 1, vridLast: 255, advertIntervalMs: 1000 } as const;
+/** VRRP settings when an AddressPool leaves them out (applied by the parser, never stored); the advert interval is the one ADR 0006's failover budget assumes. */
+export const VRRP_DEFAULTS = { vridFirst: 1, vridLast: 255, advertIntervalMs: 100 } as const;
 
 export type Protocol = 'tcp' | 'udp';
 
