@@ -1,7 +1,7 @@
 // Proves that the harness always tears down: a child jest runs a fixture test that starts a control
-// plane and fails without stopping it, and another that is interrupted with SIGINT (as Ctrl-C does),
-// and afterwards no process it started (etcd, kube-apiserver, the guard) and no temporary directory is
-// left. The child gets its own TMPDIR so "nothing left" can be checked exactly.
+// plane and fails without stopping it, or one that is interrupted by SIGINT (as Ctrl-C does) or
+// SIGKILL; afterwards no process it started (etcd, kube-apiserver, the guard) and no temporary
+// directory is left. The child gets its own TMPDIR so "nothing left" can be checked exactly.
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -96,7 +96,8 @@ describe('teardown after a child jest run', () => {
     await expectNothingLeft(run, readRecord(run.recordPath));
   });
 
-  test('a run interrupted with SIGINT while its control plane runs leaves no process and no directory', async () => {
+  // SIGINT is Ctrl-C; SIGKILL leaves the dying process no chance to clean up: only the guard can.
+  test.each(['SIGINT', 'SIGKILL'] as const)('a run killed with %s while its control plane runs leaves no process and no directory', async (sig) => {
     const run = runFixture('interrupted.fixture.ts');
     const ready = await Promise.race([
       waitFor(() => existsSync(run.recordPath), { what: 'the fixture to start its control plane', timeoutMs: 240_000, intervalMs: 200 }),
@@ -108,9 +109,9 @@ describe('teardown after a child jest run', () => {
     const record = readRecord(run.recordPath);
     for (const pid of [record.pids.etcd, record.pids.apiServer, record.pids.guard]) expect(isRunning(pid!)).toBe(true);
 
-    process.kill(-run.child.pid!, 'SIGINT');
+    process.kill(-run.child.pid!, sig);
     const { code, signal } = await run.exited;
-    expect(signal === 'SIGINT' || code === 130).toBe(true);
+    expect(signal === sig || (sig === 'SIGINT' && code === 130)).toBe(true);
 
     await expectNothingLeft(run, record);
   });
