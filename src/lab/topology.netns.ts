@@ -1,0 +1,179 @@
+// Self-tests of the topology library with real namespaces and traffic: the plainly routed path
+// client -> router -> agent -> backend carries TCP and UDP, the probe tells ok / refused / timeout
+// apart, the link knobs work, and teardown leaves no namespace and no process behind.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { writeFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildTopology, listLabNamespaces, sweepStaleLabs, teardownLab, type Topology } from './topology.js';
+import { planStandardLab, type StandardLabPlan } from './standard-lab.js';
+import { probe, probeOnce, longestGapMs, countResults } from './probe.js';
+import { setMtu, setLinkState, setSysctls, readSysctl, linkInfo } from './link-control.js';
+import { isRunning } from './processes.js';
+import { ExecaCommandRunner } from '../dataplane/command-runner.js';
+
+const host = new ExecaCommandRunner();
+let topo: Topology;
+let plan: StandardLabPlan;
+let B1: string;
+let B2: string;
+let C1_MAIN: string;
+let C1_OTHER: string;
+let C1_THIRD: string;
+
+beforeAll(async () => {
+  const lab = planStandardLab({
+    agents: 1,
+    backends: [
+      { name: 'b1', tcpPorts: [8080], udpPorts: [8080] },
+      { name: 'b2', tcpPorts: [8080, 9000], udpPorts: [9000] },
+    ],
+  });
+  plan = lab.plan;
+  topo = await buildTopology(lab.spec);
+  B1 = plan.backends[0]!.address;
+  B2 = plan.backends[1]!.address;
+  [C1_MAIN, C1_OTHER, C1_THIRD] = plan.clients[0]!.addresses as [string, string, string];
+}, 60_000);
+
+afterAll(async () => {
+  if (topo && !topo.tornDown) await topo.teardown();
+}, 60_000);
+
+describe('standard lab, plainly routed (no NAT)', () => {
+  it('builds one namespace per node and segment, all with the lab prefix', async () => {
+    const listed = await listLabNamespaces(topo.name);
+    expect(listed.sort()).toEqual(topo.namespaces().sort());
+    expect(listed).toHaveLength(2 + 1 + 2 + 2 + 3); // routers, agent, backends, clients, segments
+    expect(await readSysctl(topo, 'a1', 'net.ipv4.ip_forward')).toBe('1');
+    expect(await readSysctl(topo, 'r1', 'net.ipv4.ip_forward')).toBe('1');
+    expect(await readSysctl(topo, 'b1', 'net.ipv4.ip_forward')).toBe('0');
+  });
+
+  it('carries TCP from every client source to the backend, which sees the real source', async () => {
+    for (const source of [C1_MAIN, C1_OTHER, C1_THIRD]) {
+      const r = await probeOnce(topo, 'c1', { proto: 'tcp', host: B1, port: 8080, source });
+      expect(r).toMatchObject({ result: 'ok', connected: true, reply: { name: 'b1', address: B1, local: `${B1}:8080` } });
+      expect(r.reply!.peer.split(':')[0]).toBe(source);
+    }
+  });
+
+  it('carries UDP round trips, and the second backend answers with its own name', async () => {
+    const r1 = await probeOnce(topo, 'c1', { proto: 'udp', host: B1, port: 8080, source: C1_MAIN });
+    expect(r1).toMatchObject({ result: 'ok', reply: { name: 'b1', address: B1 } });
+    expect(r1.reply!.peer.split(':')[0]).toBe(C1_MAIN);
+    const r2 = await probeOnce(topo, 'c1', { proto: 'udp', host: B2, port: 9000 });
+    expect(r2).toMatchObject({ result: 'ok', reply: { name: 'b2', address: B2 } });
+  });
+
+  it('client c2 behind r2 reaches the backend over uplink 2', async () => {
+    // The agent's default route points at r1, which knows nothing of 198.18.2.0/24: add the way back.
+    const c2Net = `${plan.clients[1]!.addresses[0]!.split('.').slice(0, 3).join('.')}.0/24`;
+    await topo.host.run('ip', ['-n', topo.ns('a1'), 'route', 'add', c2Net, 'via', plan.gateways.ext1]);
+    const r = await probeOnce(topo, 'c2', { proto: 'tcp', host: B2, port: 8080 });
+    expect(r).toMatchObject({ result: 'ok', reply: { name: 'b2' } });
+    await topo.host.run('ip', ['-n', topo.ns('a1'), 'route', 'del', c2Net, 'via', plan.gateways.ext1]);
+    const after = await probeOnce(topo, 'c2', { proto: 'tcp', host: B2, port: 8080, timeoutMs: 500 });
+    expect(after.result).toBe('timeout');
+  });
+
+  it('tells refused (RST / ICMP port unreachable) from ok', async () => {
+    const tcp = await probeOnce(topo, 'c1', { proto: 'tcp', host: B1, port: 9999 });
+    expect(tcp).toMatchObject({ result: 'refused', connected: false, error: 'ECONNREFUSED' });
+    const udp = await probeOnce(topo, 'c1', { proto: 'udp', host: B1, port: 9999 });
+    expect(udp).toMatchObject({ result: 'refused', error: 'ECONNREFUSED' });
+  });
+
+  it('tells a silent drop (timeout) from ok, with an allowed control from another source', async () => {
+    const b1 = topo.runner('b1');
+    const rule = ['-s', C1_OTHER, '-p', 'tcp', '--dport', '8080', '-j', 'DROP'];
+    await b1.run('iptables', ['-w', '-I', 'INPUT', ...rule]);
+    try {
+      const dropped = await probeOnce(topo, 'c1', { proto: 'tcp', host: B1, port: 8080, source: C1_OTHER, timeoutMs: 500 });
+      const control = await probeOnce(topo, 'c1', { proto: 'tcp', host: B1, port: 8080, source: C1_MAIN, timeoutMs: 500 });
+      expect(dropped).toMatchObject({ result: 'timeout', connected: false });
+      expect(control).toMatchObject({ result: 'ok' });
+    } finally {
+      await b1.run('iptables', ['-w', '-D', 'INPUT', ...rule]);
+    }
+    expect(await probeOnce(topo, 'c1', { proto: 'tcp', host: B1, port: 8080, source: C1_OTHER })).toMatchObject({ result: 'ok' });
+  });
+
+  it('a probe loop reports a gap while a link is down, and routes come back with the link', async () => {
+    const loop = probe(topo, 'c1', { proto: 'tcp', host: B1, port: 8080, timeoutMs: 100, intervalMs: 20, durationMs: 1500 });
+    await new Promise((r) => setTimeout(r, 400));
+    await setLinkState(topo, 'b1', 'eth0', 'down');
+    expect((await linkInfo(topo, 'b1', 'eth0')).operstate).toBe('DOWN');
+    await new Promise((r) => setTimeout(r, 400));
+    await setLinkState(topo, 'b1', 'eth0', 'up');
+    const outcomes = await loop;
+    const gap = longestGapMs(outcomes);
+    expect(countResults(outcomes).ok).toBeGreaterThan(5);
+    expect(gap).toBeGreaterThan(300);
+    expect(gap).toBeLessThan(1400);
+    expect(outcomes[outcomes.length - 1]!.result).toBe('ok');
+    // b1's default route (gone while the link was down) was put back by setLinkState('up').
+    expect(await probeOnce(topo, 'c1', { proto: 'tcp', host: B1, port: 8080 })).toMatchObject({ result: 'ok' });
+  });
+
+  it('a 1280-byte link on the client path still carries a 100 KB reply', async () => {
+    await setMtu(topo, 'c1', 'eth0', 1280);
+    await setMtu(topo, 'r1', 'toc1', 1280);
+    try {
+      expect((await linkInfo(topo, 'c1', 'eth0')).mtu).toBe(1280);
+      const r = await probeOnce(topo, 'c1', { proto: 'tcp', host: B1, port: 8080, request: 'big 102400', timeoutMs: 3000 });
+      expect(r).toMatchObject({ result: 'ok', bytes: 102400, reply: { bytes: 102400 } });
+    } finally {
+      await setMtu(topo, 'c1', 'eth0', 1500);
+      await setMtu(topo, 'r1', 'toc1', 1500);
+    }
+  });
+
+  it('sysctls are per namespace', async () => {
+    const rootValue = (await host.run('sysctl', ['-n', 'net.ipv4.conf.all.rp_filter'])).stdout.trim();
+    await setSysctls(topo, 'a1', { 'net.ipv4.conf.all.rp_filter': '1' });
+    expect(await readSysctl(topo, 'a1', 'net.ipv4.conf.all.rp_filter')).toBe('1');
+    expect((await host.run('sysctl', ['-n', 'net.ipv4.conf.all.rp_filter'])).stdout.trim()).toBe(rootValue);
+    await setSysctls(topo, 'a1', { 'net.ipv4.conf.all.rp_filter': '0' });
+  });
+});
+
+describe('teardown', () => {
+  it('a build that fails halfway removes what it made', async () => {
+    const lab = planStandardLab();
+    // A gateway no interface can reach: route creation fails after the namespaces exist.
+    const spec = { ...lab.spec, nodes: lab.spec.nodes.map((n) => (n.name === 'c1' ? { ...n, routes: [{ to: '198.18.9.0/24', via: '198.18.200.1' }] } : n)) };
+    const name = `snf${process.pid.toString(36)}`.slice(0, 10);
+    await expect(buildTopology(spec, { name })).rejects.toThrow(/198\.18\.200\.1|Nexthop|unreachable/i);
+    expect(await listLabNamespaces(name)).toEqual([]);
+  }, 60_000);
+
+  it('a lab whose owner died is swept', async () => {
+    const lab = planStandardLab({ backends: [{ name: 'b1', tcpPorts: [8081] }] });
+    const orphan = await buildTopology(lab.spec);
+    const echo = orphan.processes[0]!;
+    expect(await isRunning(echo)).toBe(true);
+    // Pretend the owner crashed: point the record at a pid that does not exist.
+    const ownerFile = join(orphan.dir, 'owner.json');
+    const owner = JSON.parse(await readFile(ownerFile, 'utf8')) as { pid: number };
+    await writeFile(ownerFile, JSON.stringify({ ...owner, pid: 4_194_000 }));
+    const swept = await sweepStaleLabs();
+    expect(swept).toContain(orphan.name);
+    expect(await listLabNamespaces(orphan.name)).toEqual([]);
+    expect(await isRunning(echo)).toBe(false);
+  }, 60_000);
+
+  it('removes every namespace and process, and is idempotent', async () => {
+    const pids = topo.processes;
+    expect(pids.length).toBe(2);
+    for (const p of pids) expect(await isRunning(p)).toBe(true);
+    const report = await topo.teardown();
+    expect(report.leftoverNamespaces).toEqual([]);
+    expect(report.leftoverProcesses).toEqual([]);
+    expect(report.namespacesDeleted).toHaveLength(10);
+    expect([...report.processesStopped].sort()).toEqual(pids.map((p) => p.pid).sort());
+    expect(await listLabNamespaces(topo.name)).toEqual([]);
+    for (const p of pids) expect(await isRunning(p)).toBe(false);
+    const again = await teardownLab(topo.name);
+    expect(again).toEqual({ namespacesDeleted: [], processesStopped: [], leftoverNamespaces: [], leftoverProcesses: [] });
+  }, 60_000);
+});
