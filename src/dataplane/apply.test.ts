@@ -194,7 +194,7 @@ describe('DataPlaneApplier with a FakeKernel', () => {
       endpointSlices: [slice({ name: 'web-1', service: 'web', ports: [{ name: 'http', port: 8080 }], endpoints: [POD_1] })],
     }), DEFAULT_SETTINGS).desired;
     const report = await applier.sync(onlyWeb);
-    expect(report.deletedChains.sort()).toEqual(chainsBefore.filter((c) => c.startsWith('SMARTNAT-S-') || c === 'SMARTNAT-A-203.0.113.11').filter((c) => !new Set(kernel.tables.get('nat')!.keys()).has(c)).map((c) => `nat/${c}`).sort());
+    expect([...report.deletedChains].sort()).toEqual(chainsBefore.filter((c) => c.startsWith('SMARTNAT-S-') || c === 'SMARTNAT-A-203.0.113.11').filter((c) => !new Set(kernel.tables.get('nat')!.keys()).has(c)).map((c) => `nat/${c}`).sort());
     expect(report.deletedChains).toHaveLength(3);
     expect([...kernel.sets.get('smartnat-allow')!.entries].some((e) => e.startsWith(`${VIP_2},`))).toBe(false);
     expect(danglingJumps(kernel)).toEqual([]);

@@ -17,6 +17,7 @@ import { computeRouting } from './render-routes.js';
 import { readIptables, readRouting } from './readback.js';
 import { ourChains } from './render-dump.js';
 import { goldenSnapshots } from './testing/fixtures.js';
+import { runRender } from '../cli/render.js';
 
 const host = new ExecaCommandRunner();
 const ns = `sn3-gold-${randomBytes(3).toString('hex')}`;
@@ -70,6 +71,20 @@ describe('dataplane goldens against the real tools', () => {
     expect(routing.routes.length).toBe(expected.routes.length);
     const sysctl = await inNs.run('sysctl', ['-p', '-'], { input: readFileSync(goldenPath(`dataplane/${name}.sysctl`), 'utf8') });
     expect(sysctl.stdout).toContain('net.ipv4.ip_forward = 1');
+  });
+});
+
+describe('smartnat render output against the real tools', () => {
+  it('examples/snapshot.yaml: every --only part is accepted', async () => {
+    await clean();
+    const part = async (only: string): Promise<string> => (await runRender({ snapshot: 'examples/snapshot.yaml', agent: 'agent-a', only })).stdout;
+    await inNs.run('ipset', ['restore'], { input: await part('ipset') });
+    await inNs.run('iptables-restore', ['--test', '--noflush', '-w', '5'], { input: await part('iptables') });
+    await inNs.run('iptables-restore', ['--noflush', '-w', '5'], { input: await part('iptables') });
+    await inNs.run('ip', ['-batch', '-'], { input: await part('routes') });
+    await inNs.run('sysctl', ['-p', '-'], { input: await part('sysctl') });
+    expect((await inNs.run('iptables-save', ['-t', 'nat'])).stdout).toContain('demo/echo 203.0.113.10:8080/tcp');
+    await clean();
   });
 });
 
