@@ -1,6 +1,8 @@
 // Registers every subcommand on the commander program. Each subcommand lives in its own file and
 // exports `register(program, io)`; main.ts passes the process's environment and streams.
 import type { Command } from 'commander';
+import { register as registerCleanup } from './cleanup.js';
+import { register as registerRender } from './render.js';
 
 export interface CliIo {
   readonly env: NodeJS.ProcessEnv;
@@ -10,7 +12,7 @@ export interface CliIo {
 
 type Register = (program: Command, io: CliIo) => void;
 
-const registrars: Register[] = [];
+const registrars: Register[] = [registerRender, registerCleanup];
 
 export function registerCommands(program: Command, io: CliIo): void {
   for (const register of registrars) register(program, io);
