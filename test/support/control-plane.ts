@@ -85,10 +85,11 @@ const GUARD_SCRIPT = fileURLToPath(new URL('./process-guard.mjs', import.meta.ur
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const binDir = opts.binDir ?? testenvBinDir();
   const dir = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'smartnat-testenv-'));
+  const [etcdClient, etcdPeer, apiServer] = (await freePorts(3)) as [number, number, number];
   const plane = new LocalControlPlane({
     dir,
     binDir,
-    ports: { etcdClient: await freePort(), etcdPeer: await freePort(), apiServer: await freePort() },
+    ports: { etcdClient, etcdPeer, apiServer },
     startTimeoutMs: opts.startTimeoutMs ?? 120_000,
     stopTimeoutMs: opts.stopTimeoutMs ?? 15_000,
     extraApiServerArgs: opts.extraApiServerArgs ?? [],
@@ -407,15 +408,17 @@ function get(url: string, auth: { ca?: Buffer; token?: string } = {}): Promise<{
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+/** n distinct free loopback ports: all are held open together, so none is handed out twice. */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = Array.from({ length: n }, () => createServer());
+  try {
+    return await Promise.all(servers.map((server) => new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+    })));
+  } finally {
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  }
 }
 
 function tailOf(file: string, lines: number): string {
