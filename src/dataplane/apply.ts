@@ -25,7 +25,7 @@ import type { RuleSet } from './render-iptables.js';
 import { computeRuleSet, planJumpFixes, renderIptablesRestore } from './render-iptables.js';
 import type { SetContents } from './render-ipset.js';
 import { computeSets, renderIpsetDelta, renderIpsetFull } from './render-ipset.js';
-import { portComment, TMP_SET_PREFIX } from './render-names.js';
+import { portComment, SETS, TMP_SET_PREFIX } from './render-names.js';
 import type { RoutingState } from './render-routes.js';
 import { computeRouting, renderRoutes } from './render-routes.js';
 import type { IptablesTools, KernelState } from './readback.js';
@@ -120,10 +120,36 @@ export class DataPlaneApplier {
     }
   }
 
-  /** The failover path: only the owned set changes (plus conntrack); no re-render of rules. */
+  /**
+   * The failover path: one `ipset restore` of the owned-set difference plus conntrack deletions of
+   * the addresses that changed hands. Rules do not depend on ownership, so nothing is re-rendered.
+   * Falls back to a full sync when the last one failed.
+   */
   async setOwned(owned: ReadonlySet<string>): Promise<SyncReport> {
-    if (!this.applied) throw new Error('setOwned before the first sync');
-    return this.sync(withOwned(this.applied.desired, owned));
+    const applied = this.applied;
+    if (!applied) throw new Error('setOwned before the first sync');
+    const next = withOwned(applied.desired, owned);
+    if (this.needFull) return this.sync(next);
+    const before = applied.sets.get(SETS.owned);
+    const after = { type: 'hash:ip' as const, entries: next.addresses.filter((a) => a.owned).map((a) => a.address) };
+    const input = renderIpsetDelta(new Map(before ? [[SETS.owned, before]] : []), new Map([[SETS.owned, after]]));
+    const flipped = new Set([...(before?.entries ?? []), ...after.entries].filter((a) => (before?.entries.includes(a) ?? false) !== after.entries.includes(a)));
+    const conntrack = computeConntrackDeletes(
+      { ...applied.desired, addresses: applied.desired.addresses.filter((a) => flipped.has(a.address)) },
+      { ...next, addresses: next.addresses.filter((a) => flipped.has(a.address)) },
+    );
+    try {
+      if (input) await this.phase('ipset', () => this.runner.run('ipset', ['restore'], { input }));
+    } catch (err: unknown) {
+      this.failures += 1;
+      this.needFull = true;
+      throw err;
+    }
+    const conntrackErrors = await this.deleteConntrack(conntrack);
+    this.applied = { ...applied, desired: next, sets: new Map(applied.sets).set(SETS.owned, after) };
+    this.failures = 0;
+    const wrote: SyncReport['wrote'] = input ? ['ipset'] : [];
+    return { mode: input ? 'partial' : 'skipped', wrote, rewrittenChains: [], deletedChains: [], failedMappings: [], conntrack, conntrackErrors };
   }
 
   private async syncExcluding(desired: DesiredDataPlane, full: boolean): Promise<SyncReport> {
@@ -248,15 +274,9 @@ export class DataPlaneApplier {
 
   /** conntrack exits 1 with "0 flow entries have been deleted" when nothing matched: that is fine. */
   private async deleteConntrack(deletes: readonly ConntrackDelete[]): Promise<string[]> {
-    const errors: string[] = [];
-    for (const d of deletes) {
-      try {
-        await ensureConntrackDeleted(this.runner, d.args);
-      } catch (err: unknown) {
-        errors.push(err instanceof Error ? err.message : String(err));
-      }
-    }
-    return errors;
+    // Independent deletions: run together, so a flip or endpoint change costs one exec's latency.
+    const results = await Promise.allSettled(deletes.map((d) => ensureConntrackDeleted(this.runner, d.args)));
+    return results.flatMap((r) => (r.status === 'rejected' ? [r.reason instanceof Error ? r.reason.message : String(r.reason)] : []));
   }
 }
 

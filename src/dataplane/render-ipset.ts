@@ -2,14 +2,13 @@
 // restore` input either full (fill a temporary set, `swap` it in, destroy it: ipset restore is not
 // atomic) or as a delta (add/del with -exist). Pure; entries are printed from typed data, sorted.
 import type { DesiredDataPlane } from '../plan/desired.js';
-import { parseCidr, parseIpv4 } from '../model/net.js';
 import { SETS, tmpSetName } from './render-names.js';
 
 export type SetType = 'hash:ip' | 'hash:ip,port,net';
 
 export interface SetContent {
   readonly type: SetType;
-  /** Entries as `ipset save` prints them, sorted. */
+  /** Entries as `ipset save` prints them, in the desired state's canonical order. */
   readonly entries: readonly string[];
 }
 
@@ -22,26 +21,20 @@ export function setSources(cidr: string): string[] {
   return [cidr.endsWith('/32') ? cidr.slice(0, -3) : cidr];
 }
 
-function byAddress(a: string, b: string): number {
-  return (parseIpv4(a) ?? 0) - (parseIpv4(b) ?? 0);
-}
-
-function compareAllow(a: string, b: string): number {
-  const [ia = '', pa = '', na = ''] = a.split(',');
-  const [ib = '', pb = '', nb = ''] = b.split(',');
-  const cidr = (t: string): { network: number; prefix: number } => parseCidr(t) ?? { network: 0, prefix: 0 };
-  return byAddress(ia, ib) || (pa < pb ? -1 : pa > pb ? 1 : 0) || cidr(na).network - cidr(nb).network || cidr(na).prefix - cidr(nb).prefix;
-}
-
+/**
+ * The three sets' contents. No sorting here: the desired state is already canonical (addresses,
+ * ports and sources sorted by the planner), so walking it in order is deterministic, and cheap at
+ * thousands of entries.
+ */
 export function computeSets(desired: DesiredDataPlane): SetContents {
   const allow = new Set<string>();
   for (const a of desired.addresses) {
     for (const p of a.ports) for (const s of p.sources) for (const net of setSources(s)) allow.add(`${a.address},${p.protocol}:${p.port},${net}`);
   }
   return new Map<string, SetContent>([
-    [SETS.eligible, { type: 'hash:ip', entries: desired.addresses.map((a) => a.address).sort(byAddress) }],
-    [SETS.owned, { type: 'hash:ip', entries: desired.addresses.filter((a) => a.owned).map((a) => a.address).sort(byAddress) }],
-    [SETS.allow, { type: 'hash:ip,port,net', entries: [...allow].sort(compareAllow) }],
+    [SETS.eligible, { type: 'hash:ip', entries: desired.addresses.map((a) => a.address) }],
+    [SETS.owned, { type: 'hash:ip', entries: desired.addresses.filter((a) => a.owned).map((a) => a.address) }],
+    [SETS.allow, { type: 'hash:ip,port,net', entries: [...allow] }],
   ]);
 }
 
