@@ -52,3 +52,12 @@ export async function linkInfo(topo: Topology, node: string, ifname: string): Pr
   if (!info) throw new Error(`no link ${ifname} in ${topo.ns(node)}`);
   return { mtu: info.mtu, operstate: info.operstate, flags: info.flags };
 }
+
+/** Adds an address (CIDR, e.g. a floating "203.0.113.10/32") to a node's interface, as keepalived would. */
+export async function addAddress(topo: Topology, node: string, ifname: string, cidr: string): Promise<void> {
+  await topo.host.run('ip', ['-n', topo.ns(node), 'addr', 'add', cidr, 'dev', ifname]);
+}
+
+export async function deleteAddress(topo: Topology, node: string, ifname: string, cidr: string): Promise<void> {
+  await topo.host.run('ip', ['-n', topo.ns(node), 'addr', 'del', cidr, 'dev', ifname]);
+}

@@ -4,7 +4,7 @@
 import type { NodeSpec, SegmentSpec, LinkSpec, TopologySpec, InterfaceEnd } from './topology-spec.js';
 
 export interface StandardLabOptions {
-  /** Agent namespaces a1..aN (1..9), each with ext0 (uplink 1), ext1 (uplink 2) and int0. Default 1. */
+  /** Agent namespaces a1..aN (1..8), each with ext0 (uplink 1), ext1 (uplink 2) and int0. Default 1. */
   readonly agents?: number;
   /** Backend namespaces on the internal segment, each running TCP and UDP echo servers. Default b1 with 8080. */
   readonly backends?: readonly StandardBackend[];
@@ -38,7 +38,7 @@ export interface StandardLabPlan {
   readonly routers: readonly { readonly name: string; readonly uplink: string; readonly uplinkCidr: string; readonly clientSide: string }[];
   /** Gateways the agents use per uplink interface. */
   readonly gateways: { readonly ext0: string; readonly ext1: string };
-  /** First floating addresses of each uplink that no interface of the lab holds. */
+  /** Floating addresses of each uplink (.10-.19) (agents hold .2-.9, backends 198.51.100.21 up). */
   readonly floating: { readonly uplink1: readonly string[]; readonly uplink2: readonly string[] };
 }
 
@@ -48,7 +48,7 @@ const INT = '198.51.100';
 
 export function planStandardLab(options: StandardLabOptions = {}): { spec: TopologySpec; plan: StandardLabPlan } {
   const agentCount = options.agents ?? 1;
-  if (!Number.isInteger(agentCount) || agentCount < 1 || agentCount > 9) throw new RangeError(`agents must be 1..9, got ${agentCount}`);
+  if (!Number.isInteger(agentCount) || agentCount < 1 || agentCount > 8) throw new RangeError(`agents must be 1..8, got ${agentCount}`);
   const clientAddressCount = options.clientAddresses ?? 3;
   if (!Number.isInteger(clientAddressCount) || clientAddressCount < 1 || clientAddressCount > 20) {
     throw new RangeError(`clientAddresses must be 1..20, got ${clientAddressCount}`);
@@ -63,7 +63,7 @@ export function planStandardLab(options: StandardLabOptions = {}): { spec: Topol
     int0: `${INT}.${i + 2}`,
   }));
   const firstAgent = agents[0]!;
-  const backendPlan = backends.map((b, j) => ({ name: b.name, address: `${INT}.${j + 20}` }));
+  const backendPlan = backends.map((b, j) => ({ name: b.name, address: `${INT}.${j + 21}` }));
   const clients = [
     { name: 'c1', router: 'r1', net: '198.18.1' },
     { name: 'c2', router: 'r2', net: '198.18.2' },
@@ -115,8 +115,8 @@ export function planStandardLab(options: StandardLabOptions = {}): { spec: Topol
       routers: routers.map(({ name, uplink, uplinkCidr, clientSide }) => ({ name, uplink, uplinkCidr, clientSide })),
       gateways: { ext0: `${UP1}.1`, ext1: `${UP2}.1` },
       floating: {
-        uplink1: Array.from({ length: 10 }, (_, i) => `${UP1}.${100 + i}`),
-        uplink2: Array.from({ length: 10 }, (_, i) => `${UP2}.${100 + i}`),
+        uplink1: Array.from({ length: 10 }, (_, i) => `${UP1}.${10 + i}`),
+        uplink2: Array.from({ length: 10 }, (_, i) => `${UP2}.${10 + i}`),
       },
     },
   };
