@@ -13,6 +13,7 @@
 // a restore the kernel refuses keeps the previous rules (iptables-restore commits per table), is
 // retried without the offending Mapping, which is reported failed. It does not schedule retries:
 // the caller calls sync again after `retryDelayMs()` (exponential backoff).
+import { performance } from 'node:perf_hooks';
 import type { ObjectRef } from '../api/types.js';
 import type { DesiredDataPlane } from '../plan/desired.js';
 import { withOwned, withoutMapping } from '../plan/desired.js';
@@ -48,6 +49,8 @@ export interface SyncReport {
   readonly conntrack: readonly ConntrackDelete[];
   /** conntrack deletions that failed (they never fail the sync: rules are already in place). */
   readonly conntrackErrors: readonly string[];
+  /** Milliseconds per phase: compute (render + diff, with read-back on full), ipset, iptables, routes, deletions, conntrack. */
+  readonly durationsMs: Readonly<Record<string, number>>;
 }
 
 export interface ApplierOptions {
@@ -57,6 +60,8 @@ export interface ApplierOptions {
   readonly maxExcludedMappings?: number;
   /** Backoff: first delay and cap, milliseconds (defaults 500 / 30000). */
   readonly backoffMs?: { readonly initial: number; readonly max: number };
+  /** Monotonic milliseconds for phase durations (default performance.now). */
+  readonly now?: () => number;
 }
 
 interface Applied {
@@ -89,10 +94,13 @@ export class DataPlaneApplier {
   private applied: Applied | undefined;
   private needFull = true;
   private failures = 0;
+  private readonly now: () => number;
+  private durations: Record<string, number> = {};
 
   constructor(private readonly options: ApplierOptions) {
     this.runner = options.runner;
     this.tools = options.iptables ?? DEFAULT_IPTABLES;
+    this.now = options.now ?? ((): number => performance.now());
   }
 
   /** Delay before the caller should retry after a failed sync (0 when the last sync succeeded). */
@@ -138,6 +146,7 @@ export class DataPlaneApplier {
       { ...applied.desired, addresses: applied.desired.addresses.filter((a) => flipped.has(a.address)) },
       { ...next, addresses: next.addresses.filter((a) => flipped.has(a.address)) },
     );
+    this.durations = {};
     try {
       if (input) await this.phase('ipset', () => this.runner.run('ipset', ['restore'], { input }));
     } catch (err: unknown) {
@@ -145,11 +154,13 @@ export class DataPlaneApplier {
       this.needFull = true;
       throw err;
     }
+    const ctStart = this.now();
     const conntrackErrors = await this.deleteConntrack(conntrack);
+    this.durations['conntrack'] = this.now() - ctStart;
     this.applied = { ...applied, desired: next, sets: new Map(applied.sets).set(SETS.owned, after) };
     this.failures = 0;
     const wrote: SyncReport['wrote'] = input ? ['ipset'] : [];
-    return { mode: input ? 'partial' : 'skipped', wrote, rewrittenChains: [], deletedChains: [], failedMappings: [], conntrack, conntrackErrors };
+    return { mode: input ? 'partial' : 'skipped', wrote, rewrittenChains: [], deletedChains: [], failedMappings: [], conntrack, conntrackErrors, durationsMs: this.durations };
   }
 
   private async syncExcluding(desired: DesiredDataPlane, full: boolean): Promise<SyncReport> {
@@ -185,17 +196,22 @@ export class DataPlaneApplier {
   }
 
   private async syncOnce(desired: DesiredDataPlane, full: boolean): Promise<Omit<SyncReport, 'failedMappings'>> {
+    this.durations = {};
+    const start = this.now();
     const rules = computeRuleSet(desired);
     const sets = computeSets(desired);
     const routing = computeRouting(desired);
     const writes = full ? await this.fullWrites({ rules, sets, routing, desired }) : this.partialWrites({ rules, sets, routing, desired });
     const conntrack = computeConntrackDeletes(full && !this.applied ? undefined : this.applied?.desired, desired);
+    this.durations['compute'] = this.now() - start;
     const wrote = await this.write(writes);
+    const ctStart = this.now();
     const conntrackErrors = await this.deleteConntrack(conntrack);
+    this.durations['conntrack'] = this.now() - ctStart;
     this.applied = { desired, rules, sets, routing };
     this.needFull = false;
     const mode: SyncMode = wrote.length === 0 ? 'skipped' : full ? 'full' : 'partial';
-    return { mode, wrote, rewrittenChains: writes.rewritten, deletedChains: writes.deleted, conntrack, conntrackErrors };
+    return { mode, wrote, rewrittenChains: writes.rewritten, deletedChains: writes.deleted, conntrack, conntrackErrors, durationsMs: this.durations };
   }
 
   private partialWrites(next: Applied): Writes {
@@ -242,10 +258,13 @@ export class DataPlaneApplier {
   }
 
   private async phase(name: DataPlaneSyncError['phase'], run: () => Promise<unknown>): Promise<void> {
+    const start = this.now();
     try {
       await run();
     } catch (err: unknown) {
       throw new DataPlaneSyncError(name, err);
+    } finally {
+      this.durations[name] = this.now() - start;
     }
   }
 

@@ -124,9 +124,14 @@ async function main(): Promise<void> {
     await applier.sync(big);
     const changed: number[] = [];
     let rewritten = 0;
+    const phases: Record<string, number[]> = {};
     for (let t = 0; t < 20; t++) {
       const next = world(MAPPINGS, (t % 2) + 1);
-      changed.push(await timed(async () => { rewritten = (await applier.sync(next)).rewrittenChains.length; }));
+      changed.push(await timed(async () => {
+        const report = await applier.sync(next);
+        rewritten = report.rewrittenChains.length;
+        for (const [k, v] of Object.entries(report.durationsMs)) (phases[k] ??= []).push(v);
+      }));
     }
     const resync: number[] = [];
     for (let t = 0; t < TRIALS; t++) resync.push(await timed(() => applier.sync(applier.current() ?? big, { full: true })));
@@ -152,7 +157,12 @@ async function main(): Promise<void> {
         ratio: Math.round((naiveSmall / median(fullSmall)) * 10) / 10,
       },
       naiveAtMappingsLinearExtrapolationMs: Math.round((naiveSmall * MAPPINGS) / NAIVE),
-      oneChangedMappingMs: { median: median(changed), p90: [...changed].sort((a, b) => a - b)[17], rewrittenChains: rewritten },
+      oneChangedMappingMs: {
+        median: median(changed),
+        p90: [...changed].sort((a, b) => a - b)[17],
+        rewrittenChains: rewritten,
+        phaseMedians: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Math.round(median(v) * 10) / 10])),
+      },
       noChangeFullResyncMs: median(resync),
       ownershipFlipMs: { median: median(flip), max: Math.max(...flip) },
     };
