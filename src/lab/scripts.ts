@@ -1,7 +1,7 @@
-// The two small programs the lab runs inside namespaces with `node FILE`: an echo server (TCP and
-// UDP, answers with its node's name and the addresses it saw) and a probe (TCP connect / UDP round
-// trip, classifies each try as ok, refused or timeout). Kept as plain JavaScript text so the same
-// files run under ts-jest and from dist/; writeLabScripts puts them in a lab's directory.
+// The small programs the lab runs with `node FILE`: an echo server (TCP and UDP, answers with its
+// node's name and the addresses it saw), a probe (TCP connect / UDP round trip, each try classified
+// ok, refused or timeout) and a guard (tears a lab down when its owner dies). Plain JavaScript text
+// so the same files run under ts-jest and from dist/; writeLabScripts puts them in a lab's directory.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -20,6 +20,7 @@ export interface EchoReply {
 
 export const ECHO_SERVER_FILE = 'echo-server.mjs';
 export const PROBE_FILE = 'probe.mjs';
+export const GUARD_FILE = 'lab-guard.mjs';
 
 const ECHO_SERVER_SOURCE = String.raw`// SmartNat lab echo server (generated; see src/lab/scripts.ts).
 // Usage: node echo-server.mjs --name N --address A [--tcp P]... [--udp P]... [--ready FILE] [--watch-pid PID]
@@ -84,8 +85,11 @@ for (const port of o.udp) {
   sock.bind({ port, address: '0.0.0.0' }, bound);
 }
 if (o.watchPid > 0) {
+  // Exit with the owner; a zombie owner (not reaped yet) counts as gone.
   setInterval(() => {
-    try { process.kill(o.watchPid, 0); } catch { process.exit(0); }
+    let state = 'Z';
+    try { const stat = fs.readFileSync('/proc/' + o.watchPid + '/stat', 'utf8'); state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3); } catch {}
+    if (state === 'Z') process.exit(0);
   }, 500);
 }
 process.on('SIGTERM', () => process.exit(0));
@@ -195,11 +199,76 @@ for (let seq = 0; ; seq++) {
 }
 `;
 
-/** Writes the echo server and the probe into `dir`; returns their paths. */
-export async function writeLabScripts(dir: string): Promise<{ echoServer: string; probe: string }> {
-  const echoServer = join(dir, ECHO_SERVER_FILE);
-  const probe = join(dir, PROBE_FILE);
-  await writeFile(echoServer, ECHO_SERVER_SOURCE, { mode: 0o644 });
-  await writeFile(probe, PROBE_SOURCE, { mode: 0o644 });
-  return { echoServer, probe };
+const GUARD_SOURCE = String.raw`// SmartNat lab guard (generated; see src/lab/scripts.ts). Watches the process that built a lab;
+// when it dies without tearing the lab down (crash, SIGKILL, a test runner that never ran its
+// hooks), stops the lab's recorded processes and deletes every namespace "<name>-*", then exits.
+// It has to run commands itself because it outlives the process that owns the CommandRunner;
+// it uses argument arrays only. SIGTERM (the owner's normal teardown) makes it exit quietly.
+// Usage: node lab-guard.mjs --name NAME --dir DIR --watch-pid PID
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const o = { name: '', dir: '', watchPid: 0 };
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i += 2) {
+  const k = argv[i];
+  const v = argv[i + 1];
+  if (k === '--name') o.name = v;
+  else if (k === '--dir') o.dir = v;
+  else if (k === '--watch-pid') o.watchPid = Number(v);
+  else { console.error('unknown option ' + k); process.exit(2); }
+}
+if (!/^[a-z][a-z0-9]{1,9}$/.test(o.name) || !o.dir || !(o.watchPid > 0)) { console.error('bad arguments'); process.exit(2); }
+for (const sig of ['SIGINT', 'SIGHUP', 'SIGPIPE']) process.on(sig, () => {});
+process.on('SIGTERM', () => process.exit(0));
+
+const startTime = (pid) => {
+  try {
+    const stat = fs.readFileSync('/proc/' + pid + '/stat', 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[0] === 'Z' ? undefined : rest[19];
+  } catch { return undefined; }
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// A zombie counts as dead: kill(pid, 0) still succeeds on one that nobody has reaped yet.
+const alive = (pid) => startTime(pid) !== undefined;
+
+async function cleanUp() {
+  let procs = [];
+  try { procs = JSON.parse(fs.readFileSync(path.join(o.dir, 'owner.json'), 'utf8')).processes || []; } catch {}
+  const mine = procs.filter((p) => startTime(p.pid) === p.startTime);
+  for (const p of mine) { try { process.kill(p.pid, 'SIGTERM'); } catch {} }
+  const deadline = Date.now() + 2000;
+  while (Date.now() < deadline && mine.some((p) => startTime(p.pid) === p.startTime)) await sleep(20);
+  for (const p of mine) if (startTime(p.pid) === p.startTime) { try { process.kill(p.pid, 'SIGKILL'); } catch {} }
+  let listed = '';
+  try { listed = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }); } catch {}
+  for (const line of listed.split('\n')) {
+    const ns = line.split(' ')[0];
+    if (ns && ns.startsWith(o.name + '-')) { try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch {} }
+  }
+  fs.rmSync(o.dir, { recursive: true, force: true });
+  console.log('guard: owner ' + o.watchPid + ' gone, lab ' + o.name + ' torn down');
+  process.exit(0);
+}
+
+const timer = setInterval(() => {
+  if (!alive(o.watchPid)) { clearInterval(timer); void cleanUp(); }
+}, 200);
+`;
+
+/** Writes the echo server, the probe and the guard into `dir`; returns their paths. */
+export async function writeLabScripts(dir: string): Promise<LabScripts> {
+  const scripts = { echoServer: join(dir, ECHO_SERVER_FILE), probe: join(dir, PROBE_FILE), guard: join(dir, GUARD_FILE) };
+  await writeFile(scripts.echoServer, ECHO_SERVER_SOURCE, { mode: 0o644 });
+  await writeFile(scripts.probe, PROBE_SOURCE, { mode: 0o644 });
+  await writeFile(scripts.guard, GUARD_SOURCE, { mode: 0o644 });
+  return scripts;
+}
+
+export interface LabScripts {
+  readonly echoServer: string;
+  readonly probe: string;
+  readonly guard: string;
 }

@@ -2,13 +2,14 @@
 // client -> router -> agent -> backend carries TCP and UDP, the probe tells ok / refused / timeout
 // apart, the link knobs work, and teardown leaves no namespace and no process behind.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { writeFile, readFile } from 'node:fs/promises';
+import { writeFile, readFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildTopology, listLabNamespaces, sweepStaleLabs, teardownLab, type Topology } from './topology.js';
 import { planStandardLab, type StandardLabPlan } from './standard-lab.js';
 import { probe, probeOnce, longestGapMs, countResults } from './probe.js';
 import { setMtu, setLinkState, setSysctls, readSysctl, linkInfo } from './link-control.js';
-import { isRunning } from './processes.js';
+import { isRunning, signal, startBackground, stopBackground } from './processes.js';
 import { ExecaCommandRunner } from '../dataplane/command-runner.js';
 
 const host = new ExecaCommandRunner();
@@ -147,6 +148,31 @@ describe('teardown', () => {
     expect(await listLabNamespaces(name)).toEqual([]);
   }, 60_000);
 
+  it('the guard tears a lab down when its owner dies without teardown (crash, SIGKILL)', async () => {
+    const ownerDir = await mkdtemp(join(tmpdir(), 'snl-owner-'));
+    const owner = await startBackground(host, '', {
+      label: 'owner', cmd: '/usr/bin/sleep', args: ['120'], pidFile: join(ownerDir, 'pid'), logFile: join(ownerDir, 'log'),
+    });
+    try {
+      const lab = planStandardLab({ backends: [{ name: 'b1', tcpPorts: [8082] }] });
+      const orphan = await buildTopology(lab.spec, { ownerPid: owner.pid });
+      const tracked = [...orphan.processes, orphan.guard!];
+      expect(await listLabNamespaces(orphan.name)).toHaveLength(10 - 1);
+      expect(await probeOnce(orphan, 'c1', { proto: 'tcp', host: orphan.addresses('b1')[0]!, port: 8082 })).toMatchObject({ result: 'ok' });
+      signal(owner.pid, 'SIGKILL');
+      const deadline = performance.now() + 10_000;
+      while (performance.now() < deadline && (await listLabNamespaces(orphan.name)).length > 0) await new Promise((r) => setTimeout(r, 100));
+      expect(await listLabNamespaces(orphan.name)).toEqual([]);
+      for (const p of tracked) {
+        while (performance.now() < deadline && (await isRunning(p))) await new Promise((r) => setTimeout(r, 50));
+        expect(await isRunning(p)).toBe(false);
+      }
+    } finally {
+      await stopBackground(owner);
+      await rm(ownerDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('a lab whose owner died is swept', async () => {
     const lab = planStandardLab({ backends: [{ name: 'b1', tcpPorts: [8081] }] });
     const orphan = await buildTopology(lab.spec);
@@ -170,7 +196,9 @@ describe('teardown', () => {
     expect(report.leftoverNamespaces).toEqual([]);
     expect(report.leftoverProcesses).toEqual([]);
     expect(report.namespacesDeleted).toHaveLength(10);
-    expect([...report.processesStopped].sort()).toEqual(pids.map((p) => p.pid).sort());
+    expect(topo.guard).toBeDefined();
+    expect([...report.processesStopped].sort()).toEqual([...pids.map((p) => p.pid), topo.guard!.pid].sort());
+    expect(await isRunning(topo.guard!)).toBe(false);
     expect(await listLabNamespaces(topo.name)).toEqual([]);
     for (const p of pids) expect(await isRunning(p)).toBe(false);
     const again = await teardownLab(topo.name);

@@ -1,15 +1,16 @@
 // Builds a TopologySpec into real network namespaces (veths, bridges inside segment namespaces,
 // addresses, routes, sysctls, echo servers) and tears it down. Guarantees: every name carries the
-// lab's unique prefix; teardown is idempotent, also runs on SIGINT/SIGTERM, and removes only what
-// carries that prefix. Everything goes through the CommandRunner; it never links to the host.
+// lab's unique prefix; teardown is idempotent and removes only what carries that prefix; unless the
+// lab is persistent, a guard process tears it down if its owner dies first. Commands go through
+// the CommandRunner; nothing is linked to the host's namespace.
 import { mkdir, rm, writeFile, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ExecaCommandRunner, type CommandRunner } from '../dataplane/command-runner.js';
 import { validateTopology, parseCidr, formatIpv4, type TopologySpec, type NodeSpec } from './topology-spec.js';
-import { writeLabScripts } from './scripts.js';
-import { startBackground, stopBackground, isRunning, signal, type BackgroundProcess } from './processes.js';
+import { writeLabScripts, type LabScripts } from './scripts.js';
+import { startBackground, stopBackground, isRunning, type BackgroundProcess } from './processes.js';
 
 export interface BuildOptions {
   /** Unique lab name, the prefix of every namespace ([a-z][a-z0-9]{1,9}); random "snl…" when absent. */
@@ -18,6 +19,13 @@ export interface BuildOptions {
   readonly runner?: CommandRunner;
   /** Directory holding one directory per lab (default: $TMPDIR/smartnat-lab). */
   readonly stateRoot?: string;
+  /**
+   * The lab outlives this process (`smartnat lab up`): no guard, echo servers not tied to it.
+   * Default false: the lab dies with its owner.
+   */
+  readonly persistent?: boolean;
+  /** The process whose death tears the lab down (default: this process). */
+  readonly ownerPid?: number;
 }
 
 export interface TeardownReport {
@@ -40,8 +48,6 @@ export interface StartProcessOptions {
 
 const NAME = /^[a-z][a-z0-9]{1,9}$/;
 const OWNER_FILE = 'owner.json';
-const live = new Set<Topology>();
-let hooksInstalled = false;
 
 export function defaultStateRoot(): string {
   return join(tmpdir(), 'smartnat-lab');
@@ -54,6 +60,7 @@ export function uniqueLabName(): string {
 
 export class Topology {
   readonly #processes: BackgroundProcess[] = [];
+  #guard: BackgroundProcess | undefined;
   #tornDown = false;
 
   constructor(
@@ -61,7 +68,9 @@ export class Topology {
     readonly spec: TopologySpec,
     readonly dir: string,
     readonly host: CommandRunner,
-    readonly scripts: { readonly echoServer: string; readonly probe: string },
+    readonly scripts: LabScripts,
+    /** The process whose death tears the lab down; undefined for a persistent lab. */
+    readonly ownerPid: number | undefined,
   ) {}
 
   /** The namespace of a node. */
@@ -116,11 +125,11 @@ export class Topology {
     await stopBackground(p);
   }
 
-  /** Removes every process and namespace of this lab; safe to call twice or after a failed build. */
+  /** Removes every process and namespace of this lab, then its guard; safe to call twice or after a failed build. */
   async teardown(): Promise<TeardownReport> {
-    const report = await teardownLab(this.name, { runner: this.host, processes: this.#processes, dir: this.dir });
+    const processes = [...this.#processes, ...(this.#guard ? [this.#guard] : [])];
+    const report = await teardownLab(this.name, { runner: this.host, processes, dir: this.dir });
     this.#tornDown = true;
-    live.delete(this);
     return report;
   }
 
@@ -128,32 +137,32 @@ export class Topology {
     return this.#tornDown;
   }
 
-  /** Synchronous last resort for process exit: SIGKILL every tracked process (namespaces need a command). */
-  killProcessesNow(): void {
-    for (const p of this.#processes) signal(p.pid, 'SIGKILL');
+  /** The guard process (undefined for a persistent lab). */
+  get guard(): BackgroundProcess | undefined {
+    return this.#guard;
+  }
+
+  /** Starts the guard in the host's namespace: it watches ownerPid and tears the lab down if that dies first. */
+  async startGuard(): Promise<void> {
+    if (this.ownerPid === undefined || this.#guard) return;
+    this.#guard = await startBackground(this.host, '', {
+      label: 'guard',
+      cmd: process.execPath,
+      args: [this.scripts.guard, '--name', this.name, '--dir', this.dir, '--watch-pid', String(this.ownerPid)],
+      pidFile: join(this.dir, 'guard.pid'),
+      logFile: join(this.dir, 'guard.log'),
+    });
+    await this.#writeOwner();
   }
 
   async #writeOwner(): Promise<void> {
-    const owner = { pid: process.pid, namespaces: this.namespaces(), processes: this.#processes };
+    const owner = { pid: this.ownerPid ?? 0, namespaces: this.namespaces(), processes: this.#processes, guard: this.#guard };
     await writeFile(join(this.dir, OWNER_FILE), JSON.stringify(owner, null, 2));
   }
 
   /** Written once at build start so a later sweep can find a lab whose owner died. */
   async recordOwner(): Promise<void> {
     await this.#writeOwner();
-  }
-}
-
-function installExitHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  process.once('exit', () => {
-    for (const t of live) t.killProcessesNow();
-  });
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      void Promise.allSettled([...live].map((t) => t.teardown())).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
-    });
   }
 }
 
@@ -167,11 +176,10 @@ export async function buildTopology(spec: TopologySpec, options: BuildOptions = 
   const dir = join(options.stateRoot ?? defaultStateRoot(), name);
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const scripts = await writeLabScripts(dir);
-  const topo = new Topology(name, spec, dir, host, scripts);
-  installExitHooks();
-  live.add(topo);
+  const topo = new Topology(name, spec, dir, host, scripts, options.persistent ? undefined : (options.ownerPid ?? process.pid));
   await topo.recordOwner();
   try {
+    await topo.startGuard();
     await createNamespaces(topo);
     await startEchoServers(topo);
   } catch (err: unknown) {
@@ -255,7 +263,7 @@ async function startEchoServers(topo: Topology): Promise<void> {
         ...tcp.flatMap((p) => ['--tcp', String(p)]),
         ...udp.flatMap((p) => ['--udp', String(p)]),
         '--ready', ready,
-        '--watch-pid', String(process.pid),
+        ...(topo.ownerPid !== undefined ? ['--watch-pid', String(topo.ownerPid)] : []),
       ],
       readyFile: ready,
     });
@@ -303,8 +311,8 @@ export async function teardownLab(
 
 async function recordedProcesses(dir: string): Promise<BackgroundProcess[]> {
   try {
-    const owner = JSON.parse(await readFile(join(dir, OWNER_FILE), 'utf8')) as { processes?: BackgroundProcess[] };
-    return Array.isArray(owner.processes) ? owner.processes : [];
+    const owner = JSON.parse(await readFile(join(dir, OWNER_FILE), 'utf8')) as { processes?: BackgroundProcess[]; guard?: BackgroundProcess };
+    return [...(Array.isArray(owner.processes) ? owner.processes : []), ...(owner.guard ? [owner.guard] : [])];
   } catch {
     return [];
   }
@@ -327,7 +335,8 @@ export async function sweepStaleLabs(o: { stateRoot?: string; runner?: CommandRu
     } catch {
       continue;
     }
-    if (ownerPid > 0 && ownerAlive(ownerPid)) continue;
+    // pid 0 marks a persistent lab (`lab up`): only `lab down` removes it.
+    if (!(ownerPid > 0) || ownerAlive(ownerPid)) continue;
     await teardownLab(name, { runner: o.runner, dir: join(root, name) });
     swept.push(name);
   }

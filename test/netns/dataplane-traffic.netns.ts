@@ -7,7 +7,7 @@ import { buildTopology, type Topology } from '../../src/lab/topology.js';
 import { planStandardLab } from '../../src/lab/standard-lab.js';
 import { probe, probeOnce, longestGapMs, countResults, type ProbeOutcome } from '../../src/lab/probe.js';
 import { addAddress, setMtu, setSysctls, readSysctl, listIpRules } from '../../src/lab/link-control.js';
-import { ExecaCommandRunner, type CommandRunner, type RunOptions, type RunResult } from '../../src/dataplane/command-runner.js';
+import type { CommandRunner, RunOptions, RunResult } from '../../src/dataplane/command-runner.js';
 import { DataPlaneApplier } from '../../src/dataplane/apply.js';
 import { cleanupDataPlane } from '../../src/dataplane/cleanup.js';
 import { renderSysctl } from '../../src/dataplane/render-sysctl.js';
