@@ -43,8 +43,15 @@ function sourceFilter(cidr: string): string[] {
   return ['-s', network, '--mask-src', netmaskText(parsed.prefix)];
 }
 
+function samePort(a: DesiredPort, b: DesiredPort): boolean {
+  return a.endpoints.length === b.endpoints.length && a.sources.length === b.sources.length
+    && a.endpoints.every((e, i) => e.ip === b.endpoints[i]?.ip && e.port === b.endpoints[i]?.port)
+    && a.sources.every((x, i) => x === b.sources[i]);
+}
+
 function portChanges(address: string, before: DesiredPort, after: DesiredPort | undefined): ConntrackDelete[] {
   if (!after) return [onPort('portRemoved', address, before)];
+  if (samePort(before, after)) return [];
   if (before.endpoints.length === 0 && after.endpoints.length > 0) return [onPort('endpointsFromNone', address, after)];
   const kept = new Set(after.endpoints.map((e) => `${e.ip}:${e.port}`));
   const gone = before.endpoints.filter((e) => !kept.has(`${e.ip}:${e.port}`)).map((e) => onPort('endpointGone', address, before, ['--reply-src', e.ip]));

@@ -53,8 +53,23 @@ export function jumpSpec(jump: JumpRule): string {
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
+// key -> hash; a pure memo (same input, same output) so a sync of 1,000 Mappings does not hash
+// 2,000 keys again. Bounded: cleared when it grows past HASH_MEMO_MAX.
+const hashMemo = new Map<string, string>();
+const HASH_MEMO_MAX = 100_000;
+
 /** RFC 4648 base32 (no padding) of sha256(key), first `length` characters. */
 export function hashKey(key: string, length = 16): string {
+  const memoKey = `${length}\u0000${key}`;
+  const known = hashMemo.get(memoKey);
+  if (known !== undefined) return known;
+  if (hashMemo.size >= HASH_MEMO_MAX) hashMemo.clear();
+  const hash = computeHash(key, length);
+  hashMemo.set(memoKey, hash);
+  return hash;
+}
+
+function computeHash(key: string, length: number): string {
   const bytes = createHash('sha256').update(key).digest();
   let bits = 0;
   let value = 0;
