@@ -64,6 +64,7 @@ export function serializeMapping(m: Mapping): { [key: string]: Json } {
         ]),
       ),
       conditions: s.conditions.map((c) => compact({ ...c })),
+      claims: s.claims === undefined ? undefined : [...s.claims],
     }),
   };
 }

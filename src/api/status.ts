@@ -86,6 +86,7 @@ export function parseMappingStatus(value: unknown): MappingStatus {
     observedGeneration: count(status, 'observedGeneration'),
     configuredAddresses: Object.fromEntries(entries),
     conditions: readConditions(field(status, 'conditions')),
+    claims: strings(status, 'claims').length > 0 ? [...new Set(strings(status, 'claims'))].sort() : undefined,
   });
 }
 

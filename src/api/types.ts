@@ -101,6 +101,8 @@ export interface MappingStatus {
   readonly observedGeneration?: number;
   readonly configuredAddresses: Readonly<Record<Ipv4, ConfiguredAddress>>;
   readonly conditions: readonly Condition[];
+  /** Held "address:port/protocol" pairs, sorted; absent when none. Written by the leader only (ADR 0008). */
+  readonly claims?: readonly string[];
 }
 
 /** An inclusive range of IPv4 addresses, kept as numbers for cheap membership tests. */
