@@ -68,6 +68,7 @@ const MAPPINGS: Record<string, Mapping> = {
   }),
   empty: mapping({ name: 'empty', addresses: [VIP_1], ports: [{ port: 83, servicePort: 80 }, { port: 83, protocol: 'udp', servicePort: 53 }] }),
   uplinkb: mapping({ name: 'uplinkb', serviceName: 'echo', addresses: [VIP_B], ports: [{ port: 80 }] }),
+  emptyb: mapping({ name: 'emptyb', serviceName: 'empty', addresses: [VIP_B], ports: [{ port: 83, servicePort: 80 }] }),
   standby: mapping({ name: 'standby', serviceName: 'echo', addresses: [VIP_STANDBY], ports: [{ port: 80 }] }),
   flip: mapping({ name: 'flip', addresses: [VIP_FLIP], ports: [{ port: 7000, protocol: 'udp' }] }),
   late: mapping({ name: 'late', serviceName: 'echo', addresses: [VIP_LATE], ports: [{ port: 53, protocol: 'udp' }] }),
@@ -87,13 +88,24 @@ const SLICES = [
 ];
 const OWNED = [VIP_1, VIP_2, VIP_B];
 
-function desiredOf(o: { without?: readonly string[]; owned?: readonly string[] } = {}): DesiredDataPlane {
-  const names = Object.keys(MAPPINGS).filter((n) => !(o.without ?? ['late']).includes(n));
+interface DesiredOptions {
+  /** Mappings left out (default: "late"). */
+  readonly without?: readonly string[];
+  readonly owned?: readonly string[];
+  /** Mappings replaced by name. */
+  readonly mappings?: Readonly<Record<string, Mapping>>;
+  /** EndpointSlices replaced by name. */
+  readonly slices?: Readonly<Record<string, (typeof SLICES)[number]>>;
+}
+
+function desiredOf(o: DesiredOptions = {}): DesiredDataPlane {
+  const all = { ...MAPPINGS, ...(o.mappings ?? {}) };
+  const names = Object.keys(all).filter((n) => !(o.without ?? ['late']).includes(n));
   const snap = snapshot({
     agent: agent({ twoUplinks: true }),
-    mappings: names.map((n) => ok(MAPPINGS[n]!)),
+    mappings: names.map((n) => ok(all[n]!)),
     services: SERVICES,
-    endpointSlices: SLICES,
+    endpointSlices: SLICES.map((sl) => o.slices?.[sl.name] ?? sl),
     owned: new Set(o.owned ?? OWNED),
   });
   return planDataPlane(snap, DEFAULT_SETTINGS).desired;
@@ -232,6 +244,16 @@ describe('two uplinks', () => {
     expect(await probeOnce(topo, 'c2', { proto: 'tcp', host: VIP_B, port: 80, source: CLIENT_B })).toMatchObject({ result: 'ok' });
   });
 
+  it('the reset of a reject on uplink 2 also leaves by uplink 2 (mark restored in mangle OUTPUT)', async () => {
+    const c2 = (timeoutMs = 800): Promise<ProbeOutcome> => probeOnce(topo, 'c2', { proto: 'tcp', host: VIP_B, port: 83, source: CLIENT_B, timeoutMs });
+    expect(await c2()).toMatchObject({ result: 'refused', error: 'ECONNREFUSED' });
+    await a1.run('ip', ['rule', 'del', 'pref', '7802']);
+    const lost = await c2();
+    await applier.sync(desiredOf(), { full: true });
+    expect(lost).toMatchObject({ result: 'timeout' });
+    expect(await c2()).toMatchObject({ result: 'refused' });
+  });
+
   it('strict conf.all.rp_filter=1: the second uplink still works because the uplink is set to 2 (the kernel takes the larger)', async () => {
     expect(await readSysctl(topo, 'a1', 'net.ipv4.conf.ext1.rp_filter')).toBe('2');
     await setSysctls(topo, 'a1', { 'net.ipv4.conf.all.rp_filter': '1' });
@@ -298,6 +320,42 @@ describe('conntrack on acquire', () => {
     expect(await udp(VIP_LATE, 53, CLIENT_ALLOWED_IP, LATE_PORT + 1)).toMatchObject({ result: 'ok' });
     await a1.run('conntrack', ['-D', '-p', 'udp', '--orig-dst', VIP_LATE], { okExitCodes: [0, 1] });
     expect(await udp(VIP_LATE, 53, CLIENT_ALLOWED_IP, LATE_PORT)).toMatchObject({ result: 'ok' });
+    await applier.sync(desiredOf());
+  });
+});
+
+describe('conntrack on change, with flows open', () => {
+  const narrowed = { allow: { ...MAPPINGS['allow']!, spec: { ...MAPPINGS['allow']!.spec, allowedSources: [`${CLIENT_ALLOWED_IP}/32`] } } };
+
+  it('removing a source from the allow-list cuts its open UDP flow; other sources keep working', async () => {
+    expect(await udp(VIP_1, 82, CLIENT_ALLOWED_NET, 41000)).toMatchObject({ result: 'ok' });
+    const report = await applier.sync(desiredOf({ mappings: narrowed }));
+    expect(report.conntrack.map((c) => c.reason)).toContain('sourceRemoved');
+    expect(await udp(VIP_1, 82, CLIENT_ALLOWED_NET, 41000)).toMatchObject({ result: 'timeout' });
+    expect(await udp(VIP_1, 82, CLIENT_ALLOWED_IP, 41001)).toMatchObject({ result: 'ok' });
+    await applier.sync(desiredOf());
+  });
+
+  it('(control) without the conntrack deletion the removed source keeps its open flow', async () => {
+    expect(await udp(VIP_1, 82, CLIENT_ALLOWED_NET, 41002)).toMatchObject({ result: 'ok' });
+    runner.skipConntrack = true;
+    try {
+      await applier.sync(desiredOf({ mappings: narrowed }));
+    } finally {
+      runner.skipConntrack = false;
+    }
+    expect(await udp(VIP_1, 82, CLIENT_ALLOWED_NET, 41002)).toMatchObject({ result: 'ok' });
+    expect(await udp(VIP_1, 82, CLIENT_ALLOWED_NET, 41003)).toMatchObject({ result: 'timeout' });
+    await applier.sync(desiredOf());
+    await a1.run('conntrack', ['-D', '-p', 'udp', '--orig-dst', VIP_1, '--orig-port-dst', '82'], { okExitCodes: [0, 1] });
+  });
+
+  it('an endpoint that leaves: its open UDP flow moves to the remaining endpoint', async () => {
+    expect(await udp(VIP_1, 53, CLIENT_ALLOWED_IP, 42000)).toMatchObject({ result: 'ok', reply: { name: 'b1' } });
+    const moved = slice({ name: 'echo-1', service: 'echo', ports: [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'udp' }], endpoints: [POD_2] });
+    const report = await applier.sync(desiredOf({ slices: { 'echo-1': moved } }));
+    expect(report.conntrack.map((c) => c.reason)).toContain('endpointGone');
+    expect(await udp(VIP_1, 53, CLIENT_ALLOWED_IP, 42000)).toMatchObject({ result: 'ok', reply: { name: 'b2' } });
     await applier.sync(desiredOf());
   });
 });
