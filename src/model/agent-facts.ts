@@ -66,11 +66,13 @@ function parseInterface(raw: unknown, path: string, errors: FieldError[]): Agent
   return gateway ? { ...parsed, gateway } : parsed;
 }
 
-function checkUnique(interfaces: readonly AgentInterface[], errors: FieldError[]): void {
+function checkUnique(raw: readonly unknown[], errors: FieldError[]): void {
   const seen = new Set<string>();
-  interfaces.forEach((itf, i) => {
-    if (seen.has(itf.name)) errors.push(invalid(`interfaces[${i}].name`, `duplicate interface ${itf.name}`));
-    seen.add(itf.name);
+  raw.forEach((item, i) => {
+    const name = isObj(item) ? item['name'] : undefined;
+    if (typeof name !== 'string') return;
+    if (seen.has(name)) errors.push(invalid(`interfaces[${i}].name`, `duplicate interface ${name}`, 'FieldValueDuplicate'));
+    seen.add(name);
   });
 }
 
@@ -90,7 +92,7 @@ export function parseAgentFacts(raw: unknown): ParseResult<AgentFacts> {
     const parsed = parseInterface(item, `interfaces[${i}]`, errors);
     return parsed ? [parsed] : [];
   });
-  checkUnique(interfaces, errors);
+  checkUnique(Array.isArray(rawInterfaces) ? rawInterfaces : [], errors);
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, value: { name: name as string, labels, interfaces } };
 }
