@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { register as registerCleanup } from './cleanup.js';
 import { register as registerRender } from './render.js';
+import { register as registerStatus } from './status.js';
 
 export interface CliIo {
   readonly env: NodeJS.ProcessEnv;
@@ -12,7 +13,7 @@ export interface CliIo {
 
 type Register = (program: Command, io: CliIo) => void;
 
-const registrars: Register[] = [registerRender, registerCleanup];
+const registrars: Register[] = [registerRender, registerCleanup, registerStatus];
 
 export function registerCommands(program: Command, io: CliIo): void {
   for (const register of registrars) register(program, io);
