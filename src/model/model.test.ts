@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { parseAgentFacts } from './agent-facts.js';
 import { canonicalIpv4, isValidInterfaceName, parseCidr, parseInterfaceAddress } from './net.js';
-import { DEFAULT_SETTINGS, maxUplinks, validateSettings } from './settings.js';
+import { DEFAULT_SETTINGS, conntrackMaxFor, maxUplinks, validateSettings } from './settings.js';
 
 describe('net', () => {
   it.each([
@@ -34,6 +34,10 @@ describe('settings', () => {
   it('accepts the defaults and numbers 15 uplinks with them', () => {
     expect(validateSettings(DEFAULT_SETTINGS)).toEqual([]);
     expect(maxUplinks(DEFAULT_SETTINGS)).toBe(15);
+  });
+
+  it('sizes nf_conntrack_max as kube-proxy does', () => {
+    expect([conntrackMaxFor(1), conntrackMaxFor(2), conntrackMaxFor(8)]).toEqual([131072, 131072, 262144]);
   });
 
   it.each([

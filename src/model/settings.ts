@@ -20,6 +20,11 @@ export interface DataPlaneSettings {
   readonly tcpTimeoutCloseWaitSeconds?: number;
 }
 
+/** kube-proxy's sizing of nf_conntrack_max: 32768 per core, at least 131072. */
+export function conntrackMaxFor(cores: number): number {
+  return Math.max(131072, 32768 * Math.max(1, Math.floor(cores)));
+}
+
 export const DEFAULT_SETTINGS: DataPlaneSettings = {
   uplinkMarkMask: 0x000000f0,
   masqueradeMark: 0x00001000,
