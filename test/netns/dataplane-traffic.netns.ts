@@ -10,7 +10,7 @@ import { addAddress, setMtu, setSysctls, readSysctl, listIpRules } from '../../s
 import type { CommandRunner, RunOptions, RunResult } from '../../src/dataplane/command-runner.js';
 import { DataPlaneApplier } from '../../src/dataplane/apply.js';
 import { cleanupDataPlane } from '../../src/dataplane/cleanup.js';
-import { renderSysctl } from '../../src/dataplane/render-sysctl.js';
+import { ensureSysctls } from '../../src/dataplane/host-checks.js';
 import { addressChain, serviceChain } from '../../src/dataplane/render-names.js';
 import { DEFAULT_SETTINGS } from '../../src/model/settings.js';
 import { planDataPlane } from '../../src/plan/plan-dataplane.js';
@@ -150,7 +150,7 @@ beforeAll(async () => {
   runner = new SwitchableRunner(a1);
   applier = new DataPlaneApplier({ runner });
   const desired = desiredOf();
-  await a1.run('sysctl', ['-q', '-p', '-'], { input: renderSysctl(desired) });
+  expect(await ensureSysctls(a1, desired)).toEqual([]);
   const report = await applier.sync(desired);
   expect(report.failedMappings).toEqual([]);
 }, 60_000);
@@ -254,22 +254,24 @@ describe('two uplinks', () => {
     expect(await c2()).toMatchObject({ result: 'refused' });
   });
 
-  it('strict conf.all.rp_filter=1: the second uplink still works because the uplink is set to 2 (the kernel takes the larger)', async () => {
-    expect(await readSysctl(topo, 'a1', 'net.ipv4.conf.ext1.rp_filter')).toBe('2');
-    await setSysctls(topo, 'a1', { 'net.ipv4.conf.all.rp_filter': '1' });
+  it('strict conf.all.rp_filter=1: the second uplink works once the agent sets the uplink to 2 (the kernel takes the larger)', async () => {
+    // A host like RHEL: all=1, and the uplink strict too. Effective max(all, ext1) = 1: the client's
+    // packets arrive on ext1 but the main table's way back is ext0, so they are dropped on arrival.
+    await setSysctls(topo, 'a1', { 'net.ipv4.conf.all.rp_filter': '1', 'net.ipv4.conf.ext1.rp_filter': '1' });
     try {
-      expect(await probeOnce(topo, 'c2', { proto: 'tcp', host: VIP_B, port: 80, source: CLIENT_B })).toMatchObject({ result: 'ok' });
-      // Control: with the uplink's own value below 2 the effective value is strict, and the
-      // client's packets are dropped on arrival (the reverse path via the main table is ext0).
-      await setSysctls(topo, 'a1', { 'net.ipv4.conf.ext1.rp_filter': '0' });
       const strict = await probeOnce(topo, 'c2', { proto: 'tcp', host: VIP_B, port: 80, source: CLIENT_B, timeoutMs: 800 });
       const uplink1 = await tcp(VIP_1, 80);
       expect(strict.result).toBe('timeout');
       expect(uplink1.result).toBe('ok');
+      const findings = await ensureSysctls(a1, desiredOf());
+      console.log(`ensureSysctls findings with conf.all.rp_filter=1: ${JSON.stringify(findings)}`);
+      expect(findings.filter((f) => f.key.includes('ext1'))).toEqual([]);
+      expect(await readSysctl(topo, 'a1', 'net.ipv4.conf.ext1.rp_filter')).toBe('2');
+      expect(await readSysctl(topo, 'a1', 'net.ipv4.conf.all.rp_filter')).toBe('1');
+      expect(await probeOnce(topo, 'c2', { proto: 'tcp', host: VIP_B, port: 80, source: CLIENT_B })).toMatchObject({ result: 'ok' });
     } finally {
       await setSysctls(topo, 'a1', { 'net.ipv4.conf.all.rp_filter': '0', 'net.ipv4.conf.ext1.rp_filter': '2' });
     }
-    expect(await probeOnce(topo, 'c2', { proto: 'tcp', host: VIP_B, port: 80, source: CLIENT_B })).toMatchObject({ result: 'ok' });
   });
 });
 
