@@ -1,0 +1,539 @@
+// The agent: composition root of one SmartNat instance, and its reconciler. Every trigger lands in
+// one coalescing sync (SyncRunner) whose phases run in order: (a) ownership: plan over the lease
+// view and perform the verbs (fence first, then compare-and-swap); (b) data plane: plan and apply,
+// an ownership-only change is a setOwned (no re-render on the failover path); (c) keepalived:
+// instances for every eligible address, track files only after NAT is programmed; (d) report what
+// was programmed on each Mapping served; then the leader's duties when this agent leads.
+// Guarantees: nothing touches the kernel before the leases and the cluster objects have been
+// listed once; an API outage never removes rules (holders only degrade their VRRP priority).
+// Does not own the ports' implementations (cli/agent.ts builds the real ones).
+import type { Logger } from 'pino';
+import type { Mapping } from '../api/types.js';
+import type { Clock } from '../cluster/clock.js';
+import type { ConfiguredAddressWriter } from '../cluster/configured-addresses.js';
+import {
+  AgentLeaseRenewer,
+  acquireAddress,
+  fenceAgent,
+  handOffAddress,
+  joinAgent,
+  releaseAddress,
+  takeOverAddress,
+  type AgentIdentity,
+  type MoveResult,
+} from '../cluster/lease-protocol.js';
+import type { LeaseStore } from '../cluster/lease-store.js';
+import { DataPlaneSyncError } from '../dataplane/apply.js';
+import type { KeepalivedInstanceInput } from '../keepalived/render.js';
+import type { DataPlaneSettings } from '../model/settings.js';
+import { refKey } from '../model/snapshot.js';
+import type { DesiredDataPlane } from '../plan/desired.js';
+import { ANNOTATION_HEALTH, ANNOTATION_POOL, agentLeaseName, parseAddressLeaseName, type LeaseRecord } from '../plan/lease-names.js';
+import type { LeaseSettings } from '../plan/lease-settings.js';
+import { LeaseView } from '../plan/lease-view.js';
+import { initialBudgets, planOwnership, rankCandidates, type OwnershipBudgets, type OwnershipDecision, type OwnershipInput } from '../plan/ownership.js';
+import { planDataPlane } from '../plan/plan-dataplane.js';
+import { ANNOTATION_INTERFACES, encodeInterfaces, type LocalFacts } from './facts.js';
+import { decideTrack, planKeepalivedInstances } from './keepalived-plan.js';
+import type { AgentMetrics } from './metrics.js';
+import type { ClusterSource, DataPlanePort, KeepalivedWiring, LeaderDutiesHook, LeaseFeed } from './ports.js';
+import { computeReports } from './report.js';
+import { parseCluster, snapshotOf, type ParsedCluster } from './snapshot.js';
+import { readAgentState, writeAgentState, type AgentState } from './state-file.js';
+import { SyncRunner, type SyncOutcome, type SyncRequest } from './sync-runner.js';
+
+export interface AgentOptions {
+  readonly name: string;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: AgentMetrics;
+  readonly settings: LeaseSettings;
+  readonly dataPlaneSettings: DataPlaneSettings;
+  readonly store: LeaseStore;
+  readonly cluster: ClusterSource;
+  readonly makeLeaseFeed: (view: LeaseView, changed: () => void) => LeaseFeed;
+  readonly applier: DataPlanePort;
+  readonly keepalived?: KeepalivedWiring;
+  readonly statusWriter?: ConfiguredAddressWriter;
+  readonly local: LocalFacts;
+  /** Where the last known ownership is kept across restarts; undefined = nowhere. */
+  readonly stateFile?: string;
+  /** How long an old owner keeps DNAT and a releasing priority after a planned handoff. */
+  readonly handoffGraceMs?: number;
+  /** A sync runs at least this often (liveness heartbeat). Default 1000 ms. */
+  readonly heartbeatMs?: number;
+  /** Full data-plane resync (read back, repair drift). Default 60 s. */
+  readonly fullResyncMs?: number;
+  /** /healthz fails when no sync finished for this long. Default 10 x heartbeat. */
+  readonly livenessWindowMs?: number;
+  readonly leader?: { readonly isLeader: () => boolean; readonly duties: LeaderDutiesHook };
+}
+
+export interface AgentHealth {
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  return a.size === b.size && [...a].every((x) => b.has(x));
+}
+
+export class Agent {
+  readonly view: LeaseView;
+  private readonly runner: SyncRunner;
+  private readonly feed: LeaseFeed;
+  private renewer: AgentLeaseRenewer | undefined;
+  private budgets: OwnershipBudgets;
+  private viewSettled = false;
+  private clusterSettled = false;
+  private resourcesVersion = 0;
+  private plannedVersion = -1;
+  private parsed: ParsedCluster | undefined;
+  private mappings = new Map<string, Mapping>();
+  private appliedOwned = new Set<string>();
+  private releasing = new Map<string, number>();
+  private reported = new Map<string, string>();
+  private keepalivedKey: string | undefined;
+  private stateKey: string | undefined;
+  private adoptedFromState = false;
+  private stopping = false;
+  private stopped = false;
+  private lastJoinError: string | undefined;
+  private lastInstances: readonly KeepalivedInstanceInput[] = [];
+
+  constructor(private readonly o: AgentOptions) {
+    this.view = new LeaseView(o.settings.leaseDurationMs);
+    this.budgets = initialBudgets(o.settings, o.clock.now());
+    this.runner = new SyncRunner({
+      clock: o.clock,
+      sync: async (req) => this.sync(req),
+      heartbeatMs: o.heartbeatMs ?? 1000,
+      fullResyncMs: o.fullResyncMs ?? 60_000,
+      onError: (err: unknown) => o.log.error({ err }, 'sync failed'),
+    });
+    this.feed = o.makeLeaseFeed(this.view, () => {
+      if (!this.view.blind) this.viewSettled = true;
+      this.trigger('leases');
+    });
+  }
+
+  get name(): string {
+    return this.o.name;
+  }
+
+  /** Every trigger (watch event, timer, keepalived notification) comes through here. */
+  trigger(reason: string): void {
+    this.runner.trigger(reason);
+  }
+
+  /** Called by the cluster informers' change callback. */
+  resourcesChanged(): void {
+    this.resourcesVersion++;
+    if (this.o.cluster.synced) this.clusterSettled = true;
+    this.trigger('resources');
+  }
+
+  async start(): Promise<void> {
+    await this.o.cluster.start();
+    await this.feed.start();
+    this.runner.start();
+  }
+
+  /** Waits for a sync that starts now to finish (tests). */
+  async settle(): Promise<void> {
+    await this.runner.settle();
+  }
+
+  /** Addresses whose lease this agent holds in its view (empty while it is not joined). */
+  held(): Set<string> {
+    if (this.renewer === undefined) return new Set();
+    return new Set(this.view.addressViews().filter((a) => a.holder === this.o.name).map((a) => a.address));
+  }
+
+  /** The owned set the data plane was last given. */
+  ownedInKernel(): ReadonlySet<string> {
+    return this.appliedOwned;
+  }
+
+  /** Addresses in their planned-handoff grace on this agent. */
+  releasingNow(): Set<string> {
+    const now = this.o.clock.now();
+    return new Set([...this.releasing].filter(([, until]) => until > now).map(([a]) => a));
+  }
+
+  live(): AgentHealth {
+    const last = this.runner.lastFinishedAt;
+    const window = this.o.livenessWindowMs ?? 10 * (this.o.heartbeatMs ?? 1000);
+    if (this.stopped) return { ok: false, detail: 'stopped' };
+    if (last === undefined) return { ok: true, detail: 'starting' };
+    const age = this.o.clock.now() - last;
+    return age <= window ? { ok: true, detail: `last sync ${Math.round(age)} ms ago` } : { ok: false, detail: `no sync finished for ${Math.round(age)} ms` };
+  }
+
+  ready(): AgentHealth {
+    const missing: string[] = [];
+    if (this.renewer === undefined) missing.push(`agent lease not joined${this.lastJoinError ? ` (${this.lastJoinError})` : ''}`);
+    if (!this.viewSettled) missing.push('leases not listed');
+    missing.push(...this.o.cluster.unsynced().map((u) => `${u} not synced`));
+    return missing.length === 0 ? { ok: true, detail: 'synced' } : { ok: false, detail: missing.join('; ') };
+  }
+
+  private identity(): AgentIdentity {
+    return {
+      agent: this.o.name,
+      labels: this.o.local.facts.labels,
+      annotations: { [ANNOTATION_INTERFACES]: encodeInterfaces(this.o.local), [ANNOTATION_HEALTH]: 'ok' },
+    };
+  }
+
+  // ---- the sync --------------------------------------------------------------------------
+
+  private async timed<T>(phase: string, f: () => Promise<T>): Promise<T> {
+    const end = this.o.metrics.syncDuration.startTimer({ phase });
+    try {
+      return await f();
+    } finally {
+      end();
+    }
+  }
+
+  private async sync(req: SyncRequest): Promise<SyncOutcome> {
+    if (this.stopping) return {};
+    const wake: number[] = [];
+    if (this.renewer === undefined) {
+      const next = await this.timed('join', async () => this.join());
+      if (next !== undefined) wake.push(next);
+    } else if (this.viewSettled) {
+      const next = await this.timed('ownership', async () => this.ownershipPhase());
+      if (next !== undefined) wake.push(next);
+    }
+    const held = this.held();
+    this.o.metrics.ownedAddresses.set(held.size);
+    const dp = await this.timed('dataplane', async () => this.dataPlanePhase(held, req.full));
+    if (dp.retryAt !== undefined) wake.push(dp.retryAt);
+    await this.timed('keepalived', async () => this.keepalivedPhase(held));
+    await this.timed('report', async () => this.reportPhase());
+    if (this.o.leader?.isLeader() === true && this.viewSettled && this.clusterSettled) {
+      await this.timed('leader', async () => this.o.leader?.duties.run());
+    }
+    await this.saveState(held);
+    const now = this.o.clock.now();
+    for (const [address, until] of this.releasing) {
+      if (until <= now) this.releasing.delete(address);
+      else wake.push(until);
+    }
+    return { ...(wake.length > 0 ? { nextWakeAt: Math.min(...wake) } : {}), fullDone: dp.fullDone };
+  }
+
+  // (a) ownership -----------------------------------------------------------------------
+
+  private ownershipInput(now: number, draining = false): OwnershipInput {
+    const poolSelectors = new Map((this.parsed?.pools ?? []).map((p) => [p.name, p.spec.agentSelector] as const));
+    const agents = this.view.agentViews(now).map((a) => (draining && a.name === this.o.name ? { ...a, draining: true } : a));
+    return { me: this.o.name, now, settings: this.o.settings, blind: this.view.blind, agents, poolSelectors };
+  }
+
+  private ensureParsed(): void {
+    if (this.parsed === undefined || this.plannedVersion !== this.resourcesVersion) {
+      this.parsed = parseCluster(this.o.cluster.objects());
+      this.mappings = new Map(this.parsed.mappings.flatMap((m) => (m.ok ? [[refKey(m.mapping), m.mapping] as const] : [])));
+    }
+  }
+
+  private async ownershipPhase(): Promise<number | undefined> {
+    if (!this.clusterSettled) return undefined; // pools (selectors) unknown yet
+    this.ensureParsed();
+    const now = this.o.clock.now();
+    const plan = planOwnership(this.ownershipInput(now), this.view.addressViews(), this.budgets);
+    this.budgets = plan.budgets;
+    const fenced = new Set<string>();
+    await Promise.all(plan.fence.map(async (holder) => {
+      const observed = this.view.agentLease(holder);
+      if (observed === undefined) return;
+      try {
+        const r = await fenceAgent(this.o.store, observed, this.o.name, this.o.clock);
+        const at = this.o.clock.now();
+        if (r.outcome === 'gone') this.view.forget(agentLeaseName(holder));
+        else this.view.observe(r.lease, at);
+        if (r.outcome === 'fenced' || r.outcome === 'alreadyFenced') fenced.add(holder);
+        this.o.log.info({ component: 'ownership', lease: observed.name, reason: r.outcome }, 'fence');
+      } catch (err: unknown) {
+        this.o.log.warn({ component: 'ownership', lease: observed.name, err }, 'fence failed');
+      }
+    }));
+    await Promise.all(plan.decisions.map(async (d) => this.perform(d, fenced)));
+    return plan.nextWakeAt;
+  }
+
+  private async perform(d: OwnershipDecision, fenced: ReadonlySet<string>): Promise<void> {
+    if (d.action === 'keep' || d.action === 'wait') return;
+    const lease = this.view.addressLease(d.address);
+    if (lease === undefined) return;
+    let r: MoveResult;
+    try {
+      if (d.action === 'acquireFree') r = await acquireAddress(this.o.store, lease, this.o.name, this.o.clock);
+      else if (d.action === 'takeOver') {
+        if (d.fenceFirst && !fenced.has(d.from)) return;
+        r = await takeOverAddress(this.o.store, lease, d.from, this.o.name, this.o.clock);
+      } else r = await handOffAddress(this.o.store, lease, this.o.name, d.to, this.o.clock);
+    } catch (err: unknown) {
+      this.o.log.warn({ component: 'ownership', address: d.address, reason: d.reason, err }, `${d.action} failed`);
+      return;
+    }
+    await this.afterMove(d.address, lease.name, r, d.reason, d.action === 'handOff');
+  }
+
+  private async afterMove(address: string, leaseName: string, r: MoveResult, reason: string, handOff: boolean): Promise<void> {
+    const now = this.o.clock.now();
+    if (r.outcome === 'moved') {
+      this.view.observe(r.lease, now);
+      this.o.metrics.leaseTransitions.inc({ reason });
+      if (handOff) this.releasing.set(address, now + (this.o.handoffGraceMs ?? 2000));
+      this.o.log.info({ component: 'ownership', address, lease: leaseName, reason, holder: r.lease.holder }, 'address lease moved');
+      return;
+    }
+    this.o.log.debug({ component: 'ownership', address, reason: r.reason }, 'lost a compare-and-swap; re-reading');
+    try {
+      const fresh = await this.o.store.get(leaseName);
+      if (fresh === undefined) this.view.forget(leaseName);
+      else this.view.observe(fresh, this.o.clock.now());
+    } catch {
+      // The watch will bring it.
+    }
+  }
+
+  /** Not joined (start, or demoted after a fence): join, handing off what still names us first. */
+  private async join(): Promise<number | undefined> {
+    const retryAt = this.o.clock.now() + this.o.settings.retryPeriodMs;
+    try {
+      const r = await joinAgent(this.o.store, this.identity(), this.o.settings, this.o.clock);
+      if (r.outcome === 'mustHandOff') {
+        await this.handOffAfterFence(r.addresses);
+        return retryAt;
+      }
+      this.lastJoinError = undefined;
+      this.view.observe(r.lease, this.o.clock.now());
+      this.startRenewer(r.lease);
+      this.o.log.info({ component: 'agent', lease: r.lease.name, reason: r.outcome }, 'agent lease joined');
+      return undefined;
+    } catch (err: unknown) {
+      this.lastJoinError = err instanceof Error ? err.message : String(err);
+      this.o.log.warn({ component: 'agent', err }, 'cannot join the agent lease yet');
+      await this.adoptFromState();
+      return retryAt;
+    }
+  }
+
+  private async handOffAfterFence(leases: readonly LeaseRecord[]): Promise<void> {
+    this.ensureParsed();
+    const input = this.ownershipInput(this.o.clock.now(), true);
+    for (const lease of leases) {
+      const address = parseAddressLeaseName(lease.name);
+      if (address === undefined) continue;
+      const to = rankCandidates(input, lease.annotations[ANNOTATION_POOL] ?? '', address).find((a) => a !== this.o.name);
+      const r = to === undefined ? await releaseAddress(this.o.store, lease, this.o.name, this.o.clock) : await handOffAddress(this.o.store, lease, this.o.name, to, this.o.clock);
+      await this.afterMove(address, lease.name, r, 'fenced', false);
+    }
+  }
+
+  private startRenewer(lease: LeaseRecord): void {
+    const renewer = new AgentLeaseRenewer(this.o.store, this.identity(), this.o.settings, this.o.clock, {
+      fenced: (by) => {
+        this.o.log.warn({ component: 'agent', reason: 'fenced', by }, 'agent lease fenced: demoting');
+        if (this.renewer === renewer) this.renewer = undefined;
+        this.trigger('fenced');
+      },
+      degraded: () => {
+        this.o.log.warn({ component: 'agent' }, 'cannot renew within the renew deadline: degraded VRRP priority');
+        this.trigger('degraded');
+      },
+      recovered: () => this.trigger('recovered'),
+      error: (err: unknown) => this.o.log.debug({ component: 'agent', err }, 'renewal failed'),
+    }, lease);
+    this.renewer = renewer;
+    renewer.start();
+  }
+
+  // (b) data plane ----------------------------------------------------------------------
+
+  private async dataPlanePhase(held: ReadonlySet<string>, full: boolean): Promise<{ retryAt?: number; fullDone: boolean }> {
+    // Nothing touches the kernel before both the leases and the cluster objects were listed: a
+    // sync from an empty view would remove the rules a restarting holder still serves with.
+    if (!this.viewSettled || !this.clusterSettled) return { fullDone: false };
+    const owned = new Set([...held, ...this.releasingNow()]);
+    try {
+      const resourcesChanged = this.plannedVersion !== this.resourcesVersion;
+      if (this.o.applier.current() === undefined || resourcesChanged || full) {
+        this.ensureParsed();
+        const version = this.resourcesVersion;
+        const parsed = this.parsed as ParsedCluster;
+        const plan = planDataPlane(snapshotOf(parsed, this.o.local.facts, owned), this.o.dataPlaneSettings);
+        await this.o.applier.sync(plan.desired, { full });
+        this.plannedVersion = version;
+      } else if (!sameSet(owned, this.appliedOwned)) {
+        await this.o.applier.setOwned(owned);
+      }
+      this.appliedOwned = owned;
+      return { fullDone: true };
+    } catch (err: unknown) {
+      const tool = err instanceof DataPlaneSyncError ? err.phase : 'unknown';
+      this.o.metrics.dataplaneApplyFailures.inc({ tool });
+      this.o.log.error({ component: 'dataplane', err }, 'data-plane apply failed; keeping the previous rules');
+      return { retryAt: this.o.clock.now() + Math.max(100, this.o.applier.retryDelayMs()), fullDone: false };
+    }
+  }
+
+  /** Held addresses whose NAT is in the kernel, or that have nothing to program. */
+  private announceable(held: ReadonlySet<string>): Set<string> {
+    const current: DesiredDataPlane | undefined = this.o.applier.current();
+    const planned = new Set((current?.addresses ?? []).map((a) => a.address));
+    return new Set([...held].filter((a) => (planned.has(a) ? this.appliedOwned.has(a) : this.clusterSettled)));
+  }
+
+  // (c) keepalived ----------------------------------------------------------------------
+
+  private async keepalivedPhase(held: ReadonlySet<string>): Promise<void> {
+    const k = this.o.keepalived;
+    if (k === undefined || !this.viewSettled || !this.clusterSettled) return;
+    this.ensureParsed();
+    const now = this.o.clock.now();
+    const addressLeases = this.view.addressViews().flatMap((a) => this.view.addressLease(a.address) ?? []);
+    const peerLeases = this.view
+      .agentViews(now)
+      .filter((a) => a.name !== this.o.name && !a.fenced)
+      .flatMap((a) => {
+        const lease = this.view.agentLease(a.name);
+        return lease ? [{ agent: a.name, lease }] : [];
+      });
+    const instances = planKeepalivedInstances({ me: this.o.local.facts, addressLeases, peerLeases, pools: this.parsed?.pools ?? [] });
+    this.lastInstances = instances;
+    const tracks = { held, announceable: this.announceable(held), releasing: this.releasingNow(), degraded: this.renewer?.degraded ?? true };
+    for (const i of instances) await k.port.writeTrack(i.address, decideTrack(i.address, tracks));
+    const key = JSON.stringify(instances);
+    if (key !== this.keepalivedKey) {
+      await k.port.applyConfig(k.render({ agent: this.o.name, stateDir: k.stateDir, instances }), instances.map((i) => i.address));
+      this.keepalivedKey = key;
+    }
+    await k.port.writeAgentAlive(true);
+  }
+
+  /** API unreachable at start: carry what the state file says we held, at the degraded priority. */
+  private async adoptFromState(): Promise<void> {
+    const k = this.o.keepalived;
+    if (this.adoptedFromState || k === undefined || this.o.stateFile === undefined) return;
+    const state = await readAgentState(this.o.stateFile, this.o.name);
+    this.adoptedFromState = true;
+    if (state === undefined || state.held.length === 0) return;
+    this.o.log.warn({ component: 'agent', addresses: state.held.length }, 're-adopting the last known ownership at the degraded priority');
+    for (const i of state.instances) await k.port.writeTrack(i.address, state.held.includes(i.address) ? { eligible: true, role: 'degraded' } : { eligible: false, role: 'standby' });
+    await k.port.applyConfig(k.render({ agent: this.o.name, stateDir: k.stateDir, instances: state.instances }), state.instances.map((i) => i.address));
+    this.keepalivedKey = JSON.stringify(state.instances);
+    this.lastInstances = state.instances;
+    await k.port.writeAgentAlive(true);
+  }
+
+  private async saveState(held: ReadonlySet<string>): Promise<void> {
+    if (this.o.stateFile === undefined || this.renewer === undefined || !this.viewSettled) return;
+    const state: AgentState = { agent: this.o.name, held: [...held].sort(), instances: this.lastInstances };
+    const key = JSON.stringify(state);
+    if (key === this.stateKey) return;
+    try {
+      await writeAgentState(this.o.stateFile, state);
+      this.stateKey = key;
+    } catch (err: unknown) {
+      this.o.log.warn({ component: 'agent', err }, 'cannot write the state file');
+    }
+  }
+
+  // (d) report --------------------------------------------------------------------------
+
+  private async reportPhase(): Promise<void> {
+    const writer = this.o.statusWriter;
+    const applied = this.o.applier.current();
+    if (writer === undefined || applied === undefined || !this.clusterSettled) return;
+    const reports = computeReports(applied, this.o.name, this.mappings);
+    const keys = new Set([...reports.keys(), ...this.reported.keys()]);
+    for (const key of [...keys].sort()) {
+      const report = reports.get(key);
+      const entries = report?.entries ?? {};
+      const text = JSON.stringify(entries);
+      if (this.reported.get(key) === text) continue;
+      const [namespace = '', name = ''] = key.split('/');
+      if (report === undefined && !this.mappings.has(key)) {
+        this.reported.delete(key); // the Mapping is gone: nothing to clear
+        continue;
+      }
+      const stamp = this.o.clock.wallTime().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const withTime = Object.fromEntries(Object.entries(entries).map(([a, e]) => [a, { ...e, programmedAt: stamp }]));
+      try {
+        await writer.apply({ namespace, name }, withTime);
+        if (report === undefined) this.reported.delete(key);
+        else this.reported.set(key, text);
+      } catch (err: unknown) {
+        this.o.log.warn({ component: 'report', mapping: key, err }, 'cannot apply configuredAddresses');
+      }
+    }
+  }
+
+  // ---- leaving -------------------------------------------------------------------------
+
+  /**
+   * SIGTERM: hand every held address to its successor (one compare-and-swap each), keep DNAT and a
+   * releasing priority for the grace period, then withdraw, stop keepalived and everything else.
+   */
+  async shutdown(opts: { graceMs?: number } = {}): Promise<{ handedOff: string[] }> {
+    this.stopping = true;
+    await this.runner.stop();
+    const handedOff: string[] = [];
+    if (this.renewer !== undefined) {
+      this.ensureParsed();
+      const input = this.ownershipInput(this.o.clock.now(), true);
+      const mine = this.view.addressViews().filter((a) => a.holder === this.o.name);
+      await Promise.all(mine.map(async (a) => {
+        const to = rankCandidates(input, a.pool, a.address).find((x) => x !== this.o.name);
+        const lease = this.view.addressLease(a.address);
+        if (to === undefined || lease === undefined) return;
+        try {
+          const r = await handOffAddress(this.o.store, lease, this.o.name, to, this.o.clock);
+          await this.afterMove(a.address, lease.name, r, 'shutdown', true);
+          if (r.outcome === 'moved') handedOff.push(a.address);
+        } catch (err: unknown) {
+          this.o.log.warn({ component: 'agent', address: a.address, err }, 'handoff at shutdown failed');
+        }
+      }));
+    }
+    const k = this.o.keepalived;
+    if (k !== undefined) {
+      for (const a of handedOff) await k.port.writeTrack(a, { eligible: true, role: 'releasing' });
+    }
+    const grace = opts.graceMs ?? this.o.handoffGraceMs ?? 2000;
+    if (handedOff.length > 0 && grace > 0) await new Promise((r) => setTimeout(r, grace));
+    if (k !== undefined) {
+      for (const a of handedOff) await k.port.writeTrack(a, { eligible: false, role: 'standby' });
+      await k.port.stop();
+    }
+    const stillHeld = this.held();
+    if (this.o.applier.current() !== undefined) {
+      await this.o.applier.setOwned(stillHeld).catch((err: unknown) => this.o.log.warn({ err }, 'withdrawing the owned set failed'));
+      this.appliedOwned = stillHeld;
+    }
+    await this.stopEverything();
+    return { handedOff: handedOff.sort() };
+  }
+
+  /** A crash as far as the cluster can tell: stop renewing and watching, write nothing. */
+  async kill(): Promise<void> {
+    this.stopping = true;
+    await this.runner.stop();
+    await this.stopEverything();
+  }
+
+  private async stopEverything(): Promise<void> {
+    this.stopped = true;
+    const renewer = this.renewer;
+    this.renewer = undefined;
+    await renewer?.stop();
+    await this.feed.stop();
+    await this.o.cluster.stop();
+  }
+}
