@@ -22,7 +22,7 @@ import type { CommandRunner } from './command-runner.js';
 import { CommandFailedError } from './command-runner.js';
 import type { ConntrackDelete } from './render-conntrack.js';
 import { computeConntrackDeletes } from './render-conntrack.js';
-import type { RuleSet } from './render-iptables.js';
+import type { RuleCache, RuleSet } from './render-iptables.js';
 import { computeRuleSet, planJumpFixes, renderIptablesRestore } from './render-iptables.js';
 import type { SetContents } from './render-ipset.js';
 import { computeSets, renderIpsetDelta, renderIpsetFull } from './render-ipset.js';
@@ -96,6 +96,8 @@ export class DataPlaneApplier {
   private failures = 0;
   private readonly now: () => number;
   private durations: Record<string, number> = {};
+  /** Per-address rendered rules reused across syncs (render-iptables RuleCache). */
+  private readonly ruleCache: RuleCache = new Map();
 
   constructor(private readonly options: ApplierOptions) {
     this.runner = options.runner;
@@ -198,7 +200,7 @@ export class DataPlaneApplier {
   private async syncOnce(desired: DesiredDataPlane, full: boolean): Promise<Omit<SyncReport, 'failedMappings'>> {
     this.durations = {};
     const start = this.now();
-    const rules = computeRuleSet(desired);
+    const rules = computeRuleSet(desired, this.ruleCache);
     const sets = computeSets(desired);
     const routing = computeRouting(desired);
     const writes = full ? await this.fullWrites({ rules, sets, routing, desired }) : this.partialWrites({ rules, sets, routing, desired });

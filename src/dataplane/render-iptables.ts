@@ -65,24 +65,70 @@ function serviceRules(d: DesiredDataPlane, a: DesiredAddress, p: DesiredPort): s
   return [`${comment} -j MARK --set-xmark ${masq}/${masq}`, ...dnat];
 }
 
-function natRules(d: DesiredDataPlane): Map<string, string[]> {
-  const services = [`${c('smartnat: not owned here')} -m set ! --match-set ${SETS.owned} dst -j RETURN`];
-  const perAddress = new Map<string, string[]>();
-  const perService = new Map<string, string[]>();
-  for (const a of d.addresses) {
-    const rules: string[] = [];
-    for (const p of a.ports.filter((x) => x.endpoints.length > 0)) {
-      const key = { ...p, address: a.address };
-      const chain = serviceChain(key);
-      rules.push(`${portMatch(p)} ${c(portComment(key))} -j ${chain}`);
-      perService.set(chain, serviceRules(d, a, p));
+/** What one address contributes: its address chain, its service chains, its reject rules. */
+interface AddressFragment {
+  /** Rules of SMARTNAT-A-<address>; empty = no address chain (no port has endpoints). */
+  readonly addressRules: readonly string[];
+  readonly services: readonly (readonly [string, readonly string[]])[];
+  readonly rejects: readonly string[];
+}
+
+/**
+ * address -> the fragment last computed for it and the key it was computed from. Passing the same
+ * cache to successive computeRuleSet calls reuses the rules (same arrays) of addresses whose ports
+ * did not change, so a sync at 1,000 Mappings re-renders only what changed. Output is identical
+ * with or without a cache.
+ */
+export type RuleCache = Map<string, { readonly key: string; readonly fragment: AddressFragment }>;
+
+function addressFragment(d: DesiredDataPlane, a: DesiredAddress): AddressFragment {
+  const addressRules: string[] = [];
+  const services: [string, string[]][] = [];
+  const rejects: string[] = [];
+  for (const p of a.ports) {
+    const key = { ...p, address: a.address };
+    const comment = c(portComment(key));
+    if (p.endpoints.length === 0) {
+      const how = p.protocol === 'tcp' ? 'tcp-reset' : 'icmp-port-unreachable';
+      rejects.push(`-d ${a.address}/32 ${portMatch(p)} ${comment} -j REJECT --reject-with ${how}`);
+      continue;
     }
-    if (rules.length === 0) continue;
+    const chain = serviceChain(key);
+    addressRules.push(`${portMatch(p)} ${comment} -j ${chain}`);
+    services.push([chain, serviceRules(d, a, p)]);
+  }
+  return { addressRules, services, rejects };
+}
+
+function fragmentsOf(d: DesiredDataPlane, cache: RuleCache | undefined): (readonly [DesiredAddress, AddressFragment])[] {
+  const out = d.addresses.map((a): readonly [DesiredAddress, AddressFragment] => {
+    if (!cache) return [a, addressFragment(d, a)];
+    const key = `${d.settings.masqueradeMark}|${JSON.stringify(a.ports)}`;
+    const hit = cache.get(a.address);
+    if (hit && hit.key === key) return [a, hit.fragment];
+    const fragment = addressFragment(d, a);
+    cache.set(a.address, { key, fragment });
+    return [a, fragment];
+  });
+  if (cache) {
+    const live = new Set(d.addresses.map((a) => a.address));
+    for (const address of [...cache.keys()]) if (!live.has(address)) cache.delete(address);
+  }
+  return out;
+}
+
+function natRules(d: DesiredDataPlane, fragments: readonly (readonly [DesiredAddress, AddressFragment])[]): Map<string, readonly string[]> {
+  const services = [`${c('smartnat: not owned here')} -m set ! --match-set ${SETS.owned} dst -j RETURN`];
+  const perAddress: [string, readonly string[]][] = [];
+  const perService: (readonly [string, readonly string[]])[] = [];
+  for (const [a, f] of fragments) {
+    if (f.addressRules.length === 0) continue;
     services.push(`-d ${a.address}/32 ${c(`smartnat: address ${a.address}`)} -j ${addressChain(a.address)}`);
-    perAddress.set(addressChain(a.address), rules);
+    perAddress.push([addressChain(a.address), f.addressRules]);
+    perService.push(...f.services);
   }
   const masq = hex(d.settings.masqueradeMark);
-  return new Map([
+  return new Map<string, readonly string[]>([
     [CHAINS.natServices, services],
     [CHAINS.natPostrouting, [`${c('smartnat: masquerade toward endpoints')} -m mark --mark ${masq}/${masq} -j MASQUERADE`]],
     ...perAddress,
@@ -90,14 +136,8 @@ function natRules(d: DesiredDataPlane): Map<string, string[]> {
   ]);
 }
 
-function filterRules(d: DesiredDataPlane): Map<string, string[]> {
-  const reject = [`${c('smartnat: not owned here')} -m set ! --match-set ${SETS.owned} dst -j RETURN`];
-  for (const a of d.addresses) {
-    for (const p of a.ports.filter((x) => x.endpoints.length === 0)) {
-      const how = p.protocol === 'tcp' ? 'tcp-reset' : 'icmp-port-unreachable';
-      reject.push(`-d ${a.address}/32 ${portMatch(p)} ${c(portComment({ ...p, address: a.address }))} -j REJECT --reject-with ${how}`);
-    }
-  }
+function filterRules(d: DesiredDataPlane, fragments: readonly (readonly [DesiredAddress, AddressFragment])[]): Map<string, readonly string[]> {
+  const reject = [`${c('smartnat: not owned here')} -m set ! --match-set ${SETS.owned} dst -j RETURN`, ...fragments.flatMap(([, f]) => f.rejects)];
   const forward = [
     `${c('smartnat: ports without endpoints')} -j ${CHAINS.filterReject}`,
     `${c('smartnat: connections through an uplink')} -m connmark ! --mark 0x0/${hex(d.settings.uplinkMarkMask)} -j ACCEPT`,
@@ -105,9 +145,10 @@ function filterRules(d: DesiredDataPlane): Map<string, string[]> {
   return new Map([[CHAINS.filterForward, forward], [CHAINS.filterReject, reject]]);
 }
 
-/** Every chain SmartNat wants, with its rules, per table. */
-export function computeRuleSet(desired: DesiredDataPlane): RuleSet {
-  return { mangle: mangleRules(desired), nat: natRules(desired), filter: filterRules(desired) };
+/** Every chain SmartNat wants, with its rules, per table (see RuleCache for `cache`). */
+export function computeRuleSet(desired: DesiredDataPlane, cache?: RuleCache): RuleSet {
+  const fragments = fragmentsOf(desired, cache);
+  return { mangle: mangleRules(desired), nat: natRules(desired, fragments), filter: filterRules(desired, fragments) };
 }
 
 /** A change to a built-in chain: delete one occurrence of a spec, or insert it at position 1. */
@@ -148,6 +189,7 @@ export interface RestorePlan {
 }
 
 function sameRules(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a !== undefined && a === b) return true;
   return a !== undefined && b !== undefined && a.length === b.length && a.every((r, i) => r === b[i]);
 }
 

@@ -4,6 +4,7 @@ import { DEFAULT_SETTINGS } from '../model/settings.js';
 import { planDataPlane } from '../plan/plan-dataplane.js';
 import { withOwned } from '../plan/desired.js';
 import { goldenSnapshots, mapping, ok, service, slice, snapshot, VIP_1, POD_1, POD_2 } from './testing/fixtures.js';
+import type { RuleCache } from './render-iptables.js';
 import { computeRuleSet, emptyRuleSet, insertAllJumps, planJumpFixes, probability, renderIptablesFull, renderIptablesRestore } from './render-iptables.js';
 import { computeSets, maxElem, renderIpsetDelta, renderIpsetFromNothing, renderIpsetFull } from './render-ipset.js';
 import { computeRouting, renderRoutes, renderRoutesFromNothing } from './render-routes.js';
@@ -66,6 +67,23 @@ describe('partial iptables restore', () => {
     const lastAppend = Math.max(...lines.map((l, i) => (l.startsWith('-A ') ? i : -1)));
     expect(lines.indexOf(`-X ${stale}`)).toBeGreaterThan(lastAppend);
     expect(plan.text).toMatch(/-A SMARTNAT-REJECT .*2000.*tcp-reset/);
+  });
+});
+
+describe('rule cache', () => {
+  const flat = (r: ReturnType<typeof computeRuleSet>) => JSON.stringify(Object.entries(r).map(([t, m]) => [t, [...m]]));
+
+  it('gives the same rules as rendering from scratch, across changes, and reuses unchanged chains', () => {
+    const cache: RuleCache = new Map();
+    const states = [twoMappings([POD_1]), twoMappings([POD_1, POD_2]), twoMappings([]), twoMappings([POD_2]), ...Object.values(snaps).map((s) => planDataPlane(s, DEFAULT_SETTINGS).desired)];
+    let previous: ReturnType<typeof computeRuleSet> | undefined;
+    for (const d of states) {
+      const cached = computeRuleSet(d, cache);
+      expect(flat(cached)).toBe(flat(computeRuleSet(d)));
+      previous = cached;
+    }
+    const again = computeRuleSet(states[states.length - 1]!, cache);
+    expect([...again.nat].every(([chain, rules]) => previous!.nat.get(chain) === rules || chain === 'SMARTNAT-SERVICES' || chain === 'SMARTNAT-POSTROUTING')).toBe(true);
   });
 });
 
