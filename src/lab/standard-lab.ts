@@ -12,6 +12,12 @@ export interface StandardLabOptions {
   readonly clientAddresses?: number;
   /** MTU of the link between client c1 and router r1 (both ends). Default 1500. */
   readonly c1LinkMtu?: number;
+  /**
+   * A management segment (198.19.255.0/24): hub namespace "mgmt" at .1, each agent's mgmt0 at
+   * .(10+i). The hub is where bridges to the host's Unix sockets run (bridge.ts); taking one
+   * agent's mgmt0 down cuts that agent alone.
+   */
+  readonly management?: boolean;
 }
 
 export interface StandardBackend {
@@ -38,6 +44,8 @@ export interface StandardLabPlan {
   readonly routers: readonly { readonly name: string; readonly uplink: string; readonly uplinkCidr: string; readonly clientSide: string }[];
   /** Gateways the agents use per uplink interface. */
   readonly gateways: { readonly ext0: string; readonly ext1: string };
+  /** Present when the lab has a management segment. */
+  readonly management?: { readonly hub: string; readonly agents: Readonly<Record<string, string>> };
   /** Floating addresses of each uplink (.10-.19) (agents hold .2-.9, backends 198.51.100.21 up). */
   readonly floating: { readonly uplink1: readonly string[]; readonly uplink2: readonly string[] };
 }
@@ -45,6 +53,7 @@ export interface StandardLabPlan {
 const UP1 = '203.0.113';
 const UP2 = '192.0.2';
 const INT = '198.51.100';
+const MGMT = '198.19.255';
 
 export function planStandardLab(options: StandardLabOptions = {}): { spec: TopologySpec; plan: StandardLabPlan } {
   const agentCount = options.agents ?? 1;
@@ -92,6 +101,8 @@ export function planStandardLab(options: StandardLabOptions = {}): { spec: Topol
     ...clients.map((c): NodeSpec => ({ name: c.name, role: 'client', routes: [{ to: 'default', via: `${c.net}.1` }] })),
   ];
   const member = (node: string, ifname: string, address: string): InterfaceEnd => ({ node, ifname, addresses: [`${address}/24`] });
+  const mgmtOf = (i: number): string => `${MGMT}.${i + 11}`;
+  if (options.management) nodes.push({ name: 'mgmt', role: 'plain' });
   const segments: SegmentSpec[] = [
     { name: 'up1', members: [member('r1', 'up0', `${UP1}.1`), ...agents.map((a) => member(a.name, 'ext0', a.ext0))] },
     { name: 'up2', members: [member('r2', 'up0', `${UP2}.1`), ...agents.map((a) => member(a.name, 'ext1', a.ext1))] },
@@ -99,6 +110,9 @@ export function planStandardLab(options: StandardLabOptions = {}): { spec: Topol
       name: 'int',
       members: [...agents.map((a) => member(a.name, 'int0', a.int0)), ...backendPlan.map((b) => member(b.name, 'eth0', b.address))],
     },
+    ...(options.management
+      ? [{ name: 'mgmt', members: [member('mgmt', 'eth0', `${MGMT}.1`), ...agents.map((a, i) => member(a.name, 'mgmt0', mgmtOf(i)))] }]
+      : []),
   ];
   const mtu = options.c1LinkMtu;
   const links: LinkSpec[] = clients.map((c) => ({
@@ -114,6 +128,7 @@ export function planStandardLab(options: StandardLabOptions = {}): { spec: Topol
       clients: clients.map(({ name, router, addresses }) => ({ name, router, addresses })),
       routers: routers.map(({ name, uplink, uplinkCidr, clientSide }) => ({ name, uplink, uplinkCidr, clientSide })),
       gateways: { ext0: `${UP1}.1`, ext1: `${UP2}.1` },
+      ...(options.management ? { management: { hub: `${MGMT}.1`, agents: Object.fromEntries(agents.map((a, i) => [a.name, mgmtOf(i)])) } } : {}),
       floating: {
         uplink1: Array.from({ length: 10 }, (_, i) => `${UP1}.${10 + i}`),
         uplink2: Array.from({ length: 10 }, (_, i) => `${UP2}.${10 + i}`),

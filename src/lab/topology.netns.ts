@@ -4,6 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { writeFile, readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer, connect, type Server } from 'node:net';
+import { startBridge, renderSocatAddresses } from './bridge.js';
 import { join } from 'node:path';
 import { buildTopology, listLabNamespaces, sweepStaleLabs, teardownLab, type Topology } from './topology.js';
 import { planStandardLab, type StandardLabPlan } from './standard-lab.js';
@@ -135,6 +137,70 @@ describe('standard lab, plainly routed (no NAT)', () => {
     expect(await readSysctl(topo, 'a1', 'net.ipv4.conf.all.rp_filter')).toBe('1');
     expect((await host.run('sysctl', ['-n', 'net.ipv4.conf.all.rp_filter'])).stdout.trim()).toBe(rootValue);
     await setSysctls(topo, 'a1', { 'net.ipv4.conf.all.rp_filter': '0' });
+  });
+});
+
+describe('management segment and host bridges (no link to the host)', () => {
+  let mlab: Topology;
+  let server: Server;
+  let apiSock: string;
+
+  beforeAll(async () => {
+    const { spec } = planStandardLab({ agents: 2, backends: [], management: true });
+    mlab = await buildTopology(spec);
+    apiSock = join(mlab.dir, 'api.sock');
+    // Stands in for the API proxy on the host: answers one JSON line, as the echo servers do.
+    server = createServer((sock) => {
+      sock.once('data', (d) => sock.end(`${JSON.stringify({ name: 'host-api', address: '', local: 'unix', peer: 'unix', request: d.toString().trim(), bytes: 0 })}\n`));
+    });
+    await new Promise<void>((resolve) => server.listen(apiSock, resolve));
+  }, 60_000);
+
+  afterAll(async () => {
+    await new Promise((resolve) => server?.close(resolve));
+    if (mlab) expect((await mlab.teardown()).leftoverNamespaces).toEqual([]);
+  }, 60_000);
+
+  it('an agent reaches a host Unix socket through the hub, and cutting its mgmt0 cuts it alone', async () => {
+    const hub = mlab.addresses('mgmt')[0]!;
+    expect(hub).toBe('198.19.255.1');
+    await startBridge(mlab, 'mgmt', { tcpListen: { host: hub, port: 6443 } }, { unixConnect: apiSock }, 'api');
+    const reach = (node: string): Promise<string> => probeOnce(mlab, node, { proto: 'tcp', host: hub, port: 6443, timeoutMs: 500 }).then((r) => r.result);
+    expect(await reach('a1')).toBe('ok');
+    expect(await reach('a2')).toBe('ok');
+    await setLinkState(mlab, 'a1', 'mgmt0', 'down');
+    expect(await reach('a1')).not.toBe('ok');
+    expect(await reach('a2')).toBe('ok');
+    await setLinkState(mlab, 'a1', 'mgmt0', 'up');
+    expect(await reach('a1')).toBe('ok');
+  });
+
+  it('the host reaches a TCP listener inside an agent through a Unix socket', async () => {
+    const a1Mgmt = mlab.addresses('a1', 'mgmt0')[0]!;
+    const ready = join(mlab.dir, 'a1-metrics.ready');
+    await mlab.startProcess('a1', {
+      label: 'metrics', cmd: process.execPath, readyFile: ready,
+      args: [mlab.scripts.echoServer, '--name', 'a1', '--address', a1Mgmt, '--tcp', '9100', '--ready', ready, '--watch-pid', String(process.pid)],
+    });
+    const metricsSock = join(mlab.dir, 'a1-metrics.sock');
+    await startBridge(mlab, 'mgmt', { unixListen: metricsSock }, { tcpConnect: { host: a1Mgmt, port: 9100 } }, 'metrics');
+    const reply = await new Promise<string>((resolve, reject) => {
+      const c = connect(metricsSock, () => c.write('hello\n'));
+      let text = '';
+      c.on('data', (d) => (text += d.toString()));
+      c.on('end', () => resolve(text));
+      c.on('error', reject);
+    });
+    expect(JSON.parse(reply.split('\n')[0]!)).toMatchObject({ name: 'a1', local: `${a1Mgmt}:9100` });
+  });
+
+  it('socat addresses are built from validated values only', () => {
+    expect(renderSocatAddresses({ tcpListen: { host: '198.19.255.1', port: 6443 } }, { unixConnect: '/tmp/x/api.sock' })).toEqual([
+      'TCP-LISTEN:6443,bind=198.19.255.1,reuseaddr,fork',
+      'UNIX-CONNECT:/tmp/x/api.sock',
+    ]);
+    expect(() => renderSocatAddresses({ unixListen: '/tmp/a,fork' }, { tcpConnect: { host: '198.19.255.1', port: 1 } })).toThrow(/socket path/);
+    expect(() => renderSocatAddresses({ unixListen: '/tmp/a' }, { tcpConnect: { host: '198.19.255.1:80', port: 1 } })).toThrow(/IPv4/);
   });
 });
 
