@@ -1,0 +1,127 @@
+// Owns: the leader's duties (DESIGN 3.2, ADR 0008) as one entry point the agent's reconcile loop
+// calls while it holds `smartnat-leader`:
+//
+//   const duties = new LeaderDuties({ leases, status, events, namespace, log, clock });
+//   const report = await duties.sync({ mappings, pools, services, addressLeases, agents });
+//
+//   mappings       readLeaderMapping(raw) of every Mapping in the cluster (src/plan/leader-input.ts)
+//   pools          parsed AddressPools (unparseable ones left out)
+//   services       ServiceInfo of every Service that Mappings may name
+//   addressLeases  the leases with role `address` in `namespace` (lease informer's cache)
+//   agents         every agent lease as { name, live } (live = fresh by local observation, not fenced)
+//
+// Call it only once every cache has synced: a pass over a partial view deletes the leases of
+// addresses it does not see. It may be called often: it writes only what differs from what is
+// stored, and every pass is computed whole from the input (nothing is remembered between passes
+// except the Event de-duplication), so a new leader picks up exactly where the old one stopped.
+// Guarantees: one failing write never stops the others (all are attempted, failures reported);
+// a Mapping's Accepted/Refused Event is recorded only after its status write succeeded, so the
+// stored status is the record of which transitions were announced. Does not elect (leader-elector).
+import type { AddressPool } from '../api/types.js';
+import type { Clock } from '../cluster/clock.js';
+import type { EventRecorder } from '../cluster/events.js';
+import { createAddressLease } from '../cluster/lease-protocol.js';
+import type { LeaseStore } from '../cluster/lease-store.js';
+import type { StatusWriter } from '../cluster/status-writer.js';
+import type { Logger } from '../log/logger.js';
+import type { ServiceInfo } from '../model/snapshot.js';
+import type { AgentLiveness, LeaderEvent, LeaderMappingEntry, LeaderPlan } from '../plan/leader-input.js';
+import { planLeaderDuties } from '../plan/leader-plan.js';
+import { ANNOTATION_INTERFACE, ANNOTATION_POOL, ANNOTATION_VRID, type LeaseRecord } from '../plan/lease-names.js';
+import { DEFAULT_LEASE_SETTINGS, type LeaseSettings } from '../plan/lease-settings.js';
+
+export interface LeaderDutiesOptions {
+  readonly leases: LeaseStore;
+  readonly status: StatusWriter;
+  readonly events: EventRecorder;
+  /** The agents' namespace, where the address leases live (must be the lease store's). */
+  readonly namespace: string;
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** For the leaseDurationSeconds written on new address leases; default DEFAULT_LEASE_SETTINGS. */
+  readonly settings?: LeaseSettings;
+}
+
+export interface LeaderDutiesInput {
+  readonly mappings: readonly LeaderMappingEntry[];
+  readonly pools: readonly AddressPool[];
+  readonly services: readonly ServiceInfo[];
+  readonly addressLeases: readonly LeaseRecord[];
+  readonly agents: readonly AgentLiveness[];
+}
+
+export type LeaderOperation = 'finalizer' | 'leaseDelete' | 'leaseCreate' | 'leaseAnnotate' | 'mappingStatus' | 'poolStatus' | 'event';
+
+export interface LeaderSyncReport {
+  readonly plan: LeaderPlan;
+  /** How many writes of each kind went through (an Event counts when recorded, not when deduplicated). */
+  readonly done: Readonly<Record<LeaderOperation, number>>;
+  readonly failures: readonly { readonly operation: LeaderOperation; readonly target: string; readonly err: unknown }[];
+}
+
+/** RFC 3339 in whole seconds, as metav1.Time serialises. */
+export function wallSeconds(clock: Clock): string {
+  return clock.wallTime().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export class LeaderDuties {
+  private readonly settings: LeaseSettings;
+
+  constructor(private readonly o: LeaderDutiesOptions) {
+    if (o.leases.namespace !== o.namespace) throw new Error(`LeaderDuties: lease store namespace ${o.leases.namespace} is not ${o.namespace}`);
+    this.settings = o.settings ?? DEFAULT_LEASE_SETTINGS;
+  }
+
+  async sync(input: LeaderDutiesInput): Promise<LeaderSyncReport> {
+    const plan = planLeaderDuties({ ...input, now: wallSeconds(this.o.clock) });
+    const done: Record<LeaderOperation, number> = { finalizer: 0, leaseDelete: 0, leaseCreate: 0, leaseAnnotate: 0, mappingStatus: 0, poolStatus: 0, event: 0 };
+    const failures: { operation: LeaderOperation; target: string; err: unknown }[] = [];
+    const attempt = async (operation: LeaderOperation, target: string, run: () => Promise<boolean>): Promise<boolean> => {
+      try {
+        const ok = await run();
+        if (ok) done[operation]++;
+        return ok;
+      } catch (err: unknown) {
+        failures.push({ operation, target, err });
+        this.o.log.warn({ component: 'leader', reason: operation, lease: target, err }, 'leader write failed');
+        return false;
+      }
+    };
+
+    for (const f of plan.finalizerRemovals) {
+      await attempt('finalizer', `${f.ref.namespace}/${f.ref.name}`, async () => (await this.o.status.removeLegacyFinalizer(f)) === 'removed');
+    }
+    for (const d of plan.leaseDeletes) {
+      await attempt('leaseDelete', d.name, async () => (await this.o.leases.delete(d.name, d.resourceVersion)).outcome === 'deleted');
+    }
+    for (const c of plan.leaseCreates) {
+      await attempt('leaseCreate', c.address, async () => (await createAddressLease(this.o.leases, c, this.settings)).outcome === 'moved');
+    }
+    for (const r of plan.leaseReannotations) {
+      await attempt('leaseAnnotate', r.name, async () => {
+        const annotations = { [ANNOTATION_POOL]: r.pool, [ANNOTATION_VRID]: String(r.vrid), [ANNOTATION_INTERFACE]: r.interface ?? null };
+        return (await this.o.leases.patchAnnotations(r.name, annotations)).outcome === 'written';
+      });
+    }
+    const announced = new Set<string>();
+    for (const w of plan.mappingWrites) {
+      if (await attempt('mappingStatus', `${w.ref.namespace}/${w.ref.name}`, async () => (await this.o.status.writeMappingStatus(w)) === 'written')) announced.add(w.uid);
+    }
+    let poolsWritten = true;
+    for (const w of plan.poolWrites) {
+      poolsWritten = (await attempt('poolStatus', w.name, async () => (await this.o.status.writePoolStatus(w)) === 'written')) && poolsWritten;
+    }
+    for (const e of plan.events) {
+      if (!this.mayRecord(e, announced, poolsWritten)) continue;
+      await attempt('event', `${e.regarding.namespace}/${e.regarding.name}`, async () => (await this.o.events.record(e)) === 'recorded');
+    }
+    const counts = Object.fromEntries(Object.entries(done).filter(([, n]) => n > 0));
+    if (Object.keys(counts).length > 0 || failures.length > 0) this.o.log.info({ component: 'leader', ...counts, failures: failures.length }, 'leader pass');
+    return { plan, done, failures };
+  }
+
+  /** An Event is announced only once the status that records its transition is stored. */
+  private mayRecord(e: LeaderEvent, announced: ReadonlySet<string>, poolsWritten: boolean): boolean {
+    return e.reason === 'OwnerChanged' ? poolsWritten : announced.has(e.regarding.uid);
+  }
+}
