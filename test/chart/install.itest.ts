@@ -1,0 +1,289 @@
+// The chart against the real API server: helm install (no --wait: there is no kubelet) into a
+// fresh namespace, every rendered object accepted by `kubectl apply --dry-run=server`, the
+// ServiceAccount's permissions equal to the expected table (not more), every API call the agent
+// makes performed with a TokenRequest token of that ServiceAccount (enough), what it must not do
+// refused, helm upgrade, and helm uninstall leaving only the CRDs and the leases.
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ApiException,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  EventsV1Api,
+  PatchStrategy,
+  V1MicroTime,
+  setHeaderOptions,
+  type KubeConfig,
+} from '@kubernetes/client-node';
+import { KubeLeaseStore } from '../../src/cluster/lease-store.js';
+import { agentLeaseName, LABEL_ROLE, type LeaseRecord } from '../../src/plan/lease-names.js';
+import { GROUP, LEGACY_FINALIZER, VERSION } from '../../src/api/types.js';
+import { installCrds } from '../fixtures/crd/server.js';
+import { createTestNamespace, helm, kubectl, loadTestKubeConfig, waitFor } from '../support/kube.js';
+import { CHART_DIR, parseManifests, withValuesFile, type KubeObject } from './chart.js';
+import { canIList, expectedChartRows, serviceAccountKubeconfig, serviceAccountUser } from './rbac.js';
+
+// Two busy cores: helm and kubectl each start in about a second.
+jest.setTimeout(60_000);
+
+const admin = loadTestKubeConfig();
+let ns = '';
+let other = '';
+let release = '';
+let sa = '';
+let pools: string[] = [];
+let manifest: KubeObject[] = [];
+let tokenDir = '';
+let asAgent: KubeConfig;
+
+function values(): Record<string, unknown> {
+  return {
+    nodeSelector: { 'smartnat.aureacentral.com/pool': 'blue' },
+    tolerations: [{ key: 'smartnat.aureacentral.com/dedicated', operator: 'Exists', effect: 'NoSchedule' }],
+    agent: { interfaces: [{ name: 'eth1', role: 'external' }, { name: 'eth0', role: 'internal' }] },
+    addressPools: pools.map((name, i) => ({ name, addresses: [`203.0.113.${16 * (i + 1)}/28`], interface: 'eth1', allowedNamespaces: [ns] })),
+  };
+}
+
+/** The HTTP status of a refused call (403 expected), or 0 when it succeeded. */
+async function statusOf(call: () => Promise<unknown>): Promise<number> {
+  try {
+    await call();
+    return 0;
+  } catch (err: unknown) {
+    if (err instanceof ApiException) return err.code;
+    throw err;
+  }
+}
+
+beforeAll(async () => {
+  await installCrds();
+  // Right after a CRD is established its storage may still answer 429 "(re)initializing".
+  const custom = admin.makeApiClient(CustomObjectsApi);
+  for (const plural of ['mappings', 'addresspools']) {
+    await waitFor(async () => (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural })) !== undefined, { what: `${plural} to be served`, timeoutMs: 60_000 });
+  }
+  ns = await createTestNamespace('chart-');
+  other = await createTestNamespace('chart-other-');
+  release = `sn-${ns.slice(-5)}`;
+  sa = `${release}-smartnat`;
+  pools = [`${ns}-a`, `${ns}-b`];
+  tokenDir = mkdtempSync(join(tmpdir(), 'smartnat-chart-'));
+}, 120_000);
+
+afterAll(() => {
+  if (tokenDir !== '') rmSync(tokenDir, { recursive: true, force: true });
+});
+
+describe('helm install into the real API server', () => {
+  test('install without --wait succeeds and creates the release objects', async () => {
+    const r = await withValuesFile(values(), async (file) => helm(['install', release, CHART_DIR, '-n', ns, '-f', file], { timeoutMs: 120_000 }));
+    expect(r.stdout).toContain('STATUS: deployed');
+    expect(r.stdout).toContain(`kubectl -n ${ns} get leases -l smartnat.aureacentral.com/role=agent`);
+    manifest = parseManifests((await helm(['get', 'manifest', release, '-n', ns])).stdout);
+    expect(manifest.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(
+      [
+        ...pools.map((p) => `AddressPool/${p}`),
+        `ClusterRole/${sa}`,
+        `ClusterRoleBinding/${sa}`,
+        `DaemonSet/${sa}`,
+        `Role/${sa}-leases`,
+        `RoleBinding/${sa}-leases`,
+        `Service/${sa}-metrics`,
+        `ServiceAccount/${sa}`,
+      ].sort(),
+    );
+    const ds = await kubectl(['get', 'daemonset', sa, '-n', ns, '-o', 'jsonpath={.spec.template.spec.nodeSelector}']);
+    expect(JSON.parse(ds.stdout)).toEqual({ 'kubernetes.io/os': 'linux', 'smartnat.aureacentral.com/pool': 'blue' });
+    const pool = await kubectl(['get', 'addresspool', pools[0]!, '-o', 'jsonpath={.spec.addresses}']);
+    expect(JSON.parse(pool.stdout)).toEqual(['203.0.113.16/28']);
+  }, 180_000);
+
+  test('every rendered object passes kubectl apply --dry-run=server --validate=strict', async () => {
+    const text = (await helm(['get', 'manifest', release, '-n', ns])).stdout;
+    const r = await kubectl(['apply', '--dry-run=server', '--validate=strict', '-n', ns, '-f', '-'], { input: text });
+    const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
+    expect(lines).toHaveLength(manifest.length);
+    for (const line of lines) expect(line).toMatch(/\((server dry run)\)$/);
+  });
+
+  test('the ServiceAccount can do exactly the expected table, in its namespace and elsewhere', async () => {
+    // The API server grants every authenticated account some rows (discovery, self reviews):
+    // measure them with a ServiceAccount nobody bound, and expect the chart to add exactly its own.
+    const baselineHere = await canIList(serviceAccountUser(ns, 'nobody'), ns);
+    const baselineThere = await canIList(serviceAccountUser(ns, 'nobody'), other);
+    for (const own of expectedChartRows(true)) expect(baselineHere).not.toContain(own);
+    expect(await canIList(serviceAccountUser(ns, sa), ns)).toEqual([...baselineHere, ...expectedChartRows(true)].sort());
+    expect(await canIList(serviceAccountUser(ns, sa), other)).toEqual([...baselineThere, ...expectedChartRows(false)].sort());
+  });
+});
+
+describe('a TokenRequest token of the chart ServiceAccount performs every call the agent makes', () => {
+  beforeAll(async () => {
+    asAgent = (await serviceAccountKubeconfig(ns, sa, tokenDir)).kc;
+  });
+
+  test('list and watch Mappings, AddressPools, Services, EndpointSlices cluster-wide; get its Node', async () => {
+    const custom = asAgent.makeApiClient(CustomObjectsApi);
+    await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'mappings' });
+    const listed = (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'addresspools' })) as { items: KubeObject[] };
+    expect(listed.items.map((p) => p.metadata.name)).toEqual(expect.arrayContaining(pools));
+    await asAgent.makeApiClient(CoreV1Api).listServiceForAllNamespaces();
+    await asAgent.makeApiClient(DiscoveryV1Api).listEndpointSliceForAllNamespaces();
+    const token = (await serviceAccountKubeconfig(ns, sa, tokenDir)).path;
+    for (const path of [
+      `/apis/${GROUP}/${VERSION}/mappings`,
+      `/apis/${GROUP}/${VERSION}/addresspools`,
+      '/api/v1/services',
+      '/apis/discovery.k8s.io/v1/endpointslices',
+      `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`,
+    ]) {
+      const r = await kubectl(['get', '--raw', `${path}?watch=1&timeoutSeconds=1`], { kubeconfig: token });
+      expect(r.exitCode).toBe(0);
+    }
+    const node = `chart-node-${ns.slice(-5)}`;
+    await admin.makeApiClient(CoreV1Api).createNode({ body: { metadata: { name: node, labels: { 'smartnat.aureacentral.com/pool': 'blue' } } } });
+    const read = await asAgent.makeApiClient(CoreV1Api).readNode({ name: node });
+    expect(read.metadata?.labels?.['smartnat.aureacentral.com/pool']).toBe('blue');
+  });
+
+  test('leases through the real lease store: create, get, list, CAS, stale CAS refused, annotation patch, delete', async () => {
+    const store = new KubeLeaseStore(asAgent, ns);
+    const lease: LeaseRecord = {
+      name: agentLeaseName('node-a'),
+      resourceVersion: '',
+      holder: 'node-a',
+      leaseDurationSeconds: 2,
+      leaseTransitions: 0,
+      renewTime: new Date(),
+      labels: { [LABEL_ROLE]: 'agent' },
+      annotations: {},
+    };
+    const created = await store.create(lease);
+    if (created.outcome !== 'written') throw new Error(`create: ${created.outcome} ${created.message}`);
+    expect((await store.list('agent')).items.map((l) => l.name)).toEqual([lease.name]);
+    const renewed = await store.replace({ ...created.lease, renewTime: new Date() });
+    if (renewed.outcome !== 'written') throw new Error(`replace: ${renewed.outcome} ${renewed.message}`);
+    expect((await store.replace({ ...created.lease, holder: '' })).outcome).toBe('conflict');
+    expect((await store.patchAnnotations(lease.name, { 'smartnat.aureacentral.com/drain': 'true' })).outcome).toBe('written');
+    expect((await store.get(lease.name))?.annotations['smartnat.aureacentral.com/drain']).toBe('true');
+    const scratch = await store.create({ ...lease, name: 'smartnat-addr-203-0-113-17', labels: { [LABEL_ROLE]: 'address' } });
+    if (scratch.outcome !== 'written') throw new Error(`create: ${scratch.outcome}`);
+    expect((await store.delete(scratch.lease.name, scratch.lease.resourceVersion)).outcome).toBe('deleted');
+    // The agent lease stays: helm uninstall must leave it (checked below).
+  });
+
+  test('Mapping and AddressPool status (server-side apply), Events in the Mapping namespace, legacy finalizer removal', async () => {
+    const adminCustom = admin.makeApiClient(CustomObjectsApi);
+    const custom = asAgent.makeApiClient(CustomObjectsApi);
+    const mapping = {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: 'Mapping',
+      metadata: { name: 'legacy', namespace: other, finalizers: [LEGACY_FINALIZER] },
+      spec: { addresses: ['203.0.113.17'], serviceName: 'echo', ports: [{ port: 8080, protocol: 'tcp' }] },
+    };
+    await adminCustom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: other, plural: 'mappings', body: mapping });
+    const apply = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+    await custom.patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace: other,
+        plural: 'mappings',
+        name: 'legacy',
+        fieldManager: 'smartnat-agent/node-a',
+        force: true,
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Mapping', metadata: { name: 'legacy', namespace: other }, status: { invalid: 'no' } },
+      },
+      apply,
+    );
+    const withStatus = (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: other, plural: 'mappings', name: 'legacy' })) as { status?: { invalid?: string } };
+    expect(withStatus.status?.invalid).toBe('no');
+    await custom.patchClusterCustomObjectStatus(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: 'addresspools',
+        name: pools[0]!,
+        fieldManager: 'smartnat-leader',
+        force: true,
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'AddressPool', metadata: { name: pools[0]! }, status: { observedGeneration: 1 } },
+      },
+      apply,
+    );
+
+    const involved = { apiVersion: `${GROUP}/${VERSION}`, kind: 'Mapping', name: 'legacy', namespace: other };
+    const now = new Date();
+    const core = await asAgent.makeApiClient(CoreV1Api).createNamespacedEvent({
+      namespace: other,
+      body: { metadata: { generateName: 'legacy-' }, involvedObject: involved, reason: 'Accepted', message: 'test', type: 'Normal', firstTimestamp: now, lastTimestamp: now, count: 1, source: { component: 'smartnat' } },
+    });
+    await asAgent.makeApiClient(CoreV1Api).patchNamespacedEvent({ name: core.metadata!.name!, namespace: other, body: { count: 2 } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    const ev = await asAgent.makeApiClient(EventsV1Api).createNamespacedEvent({
+      namespace: other,
+      body: { metadata: { generateName: 'legacy-' }, eventTime: new V1MicroTime(now.getTime()), regarding: involved, reason: 'Programmed', note: 'test', type: 'Normal', action: 'Program', reportingController: 'smartnat.aureacentral.com/agent', reportingInstance: 'node-a' },
+    });
+    await asAgent.makeApiClient(EventsV1Api).patchNamespacedEvent({ name: ev.metadata!.name!, namespace: other, body: { series: { count: 2, lastObservedTime: new V1MicroTime(Date.now()) } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+
+    // A Mapping deleted while it carries the original's finalizer stays until the agent removes it.
+    await adminCustom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: other, plural: 'mappings', name: 'legacy' });
+    await custom.patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace: other,
+        plural: 'mappings',
+        name: 'legacy',
+        body: [
+          { op: 'test', path: '/metadata/finalizers', value: [LEGACY_FINALIZER] },
+          { op: 'remove', path: '/metadata/finalizers' },
+        ],
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    );
+    await waitFor(async () => (await statusOf(() => custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: other, plural: 'mappings', name: 'legacy' }))) === 404, { what: 'the Mapping to be gone' });
+  });
+
+  test('and nothing beyond: other namespaces, PUT, creating Mappings, Secrets are refused', async () => {
+    const leases = asAgent.makeApiClient(CoordinationV1Api);
+    const body = { metadata: { name: 'smartnat-agent-x' }, spec: { holderIdentity: 'x' } };
+    expect(await statusOf(() => leases.createNamespacedLease({ namespace: other, body }))).toBe(403);
+    expect(await statusOf(() => leases.replaceNamespacedLease({ name: agentLeaseName('node-a'), namespace: ns, body: { ...body, metadata: { name: agentLeaseName('node-a') } } }))).toBe(403);
+    const custom = asAgent.makeApiClient(CustomObjectsApi);
+    expect(await statusOf(() => custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: other, plural: 'mappings', body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Mapping', metadata: { name: 'x' } } }))).toBe(403);
+    expect(await statusOf(() => custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: 'addresspools', name: pools[0]! }))).toBe(403);
+    expect(await statusOf(() => asAgent.makeApiClient(CoreV1Api).listSecretForAllNamespaces())).toBe(403);
+    expect(await statusOf(() => asAgent.makeApiClient(CoreV1Api).listNode())).toBe(403);
+  });
+});
+
+describe('helm upgrade and uninstall', () => {
+  test('upgrade changes the DaemonSet and keeps the release objects', async () => {
+    const next = { ...values(), agent: { logLevel: 'debug', interfaces: [{ name: 'eth1', role: 'external' }] } };
+    const r = await withValuesFile(next, async (file) => helm(['upgrade', release, CHART_DIR, '-n', ns, '-f', file], { timeoutMs: 120_000 }));
+    expect(r.stdout).toContain('REVISION: 2');
+    const args = JSON.parse((await kubectl(['get', 'daemonset', sa, '-n', ns, '-o', 'jsonpath={.spec.template.spec.containers[0].args}'])).stdout) as string[];
+    expect(args).toContain('--log-level=debug');
+    expect(args).not.toContain('--interface=eth0=internal');
+  }, 180_000);
+
+  test('uninstall leaves only the CRDs and the leases; the documented command removes the leases', async () => {
+    await helm(['uninstall', release, '-n', ns], { timeoutMs: 120_000 });
+    const left = await kubectl(['get', 'daemonsets,serviceaccounts,roles,rolebindings,services,configmaps,secrets', '-n', ns, '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name']);
+    expect(left.stdout.trim()).toBe('');
+    const cluster = await kubectl(['get', 'clusterroles,clusterrolebindings,addresspools', '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name']);
+    expect(cluster.stdout.trim()).toBe('');
+    for (const pool of pools) expect((await kubectl(['get', 'addresspool', pool], { allowFailure: true })).exitCode).not.toBe(0);
+    // Helm's own release record is gone too.
+    expect((await kubectl(['get', 'secrets', '-n', ns, '-l', `owner=helm,name=${release}`, '-o', 'name'])).stdout.trim()).toBe('');
+    await kubectl(['get', 'crd', `mappings.${GROUP}`, `addresspools.${GROUP}`]);
+    const leases = await kubectl(['get', 'leases', '-n', ns, '-o', 'name']);
+    expect(leases.stdout.trim()).toBe(`lease.coordination.k8s.io/${agentLeaseName('node-a')}`);
+    await kubectl(['delete', 'leases', '-n', ns, '-l', LABEL_ROLE]);
+    expect((await kubectl(['get', 'leases', '-n', ns, '-o', 'name'])).stdout.trim()).toBe('');
+  }, 180_000);
+});
