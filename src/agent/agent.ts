@@ -255,6 +255,7 @@ export class Agent {
         const at = this.o.clock.now();
         if (r.outcome === 'gone') this.view.forget(agentLeaseName(holder));
         else this.view.observe(r.lease, at);
+        this.o.metrics.fences.inc({ outcome: r.outcome });
         if (r.outcome === 'fenced' || r.outcome === 'alreadyFenced') fenced.add(holder);
         this.o.log.info({ component: 'ownership', lease: observed.name, reason: r.outcome }, 'fence');
       } catch (err: unknown) {

@@ -7,6 +7,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 export interface AgentMetrics {
   readonly ownedAddresses: Gauge;
   readonly leaseTransitions: Counter<'reason'>;
+  readonly fences: Counter<'outcome'>;
   readonly syncDuration: Histogram<'phase'>;
   readonly dataplaneApplyFailures: Counter<'tool'>;
   readonly eventLoopLag: Gauge;
@@ -30,6 +31,7 @@ export function createAgentMetrics(registry: Registry): AgentMetrics {
   return {
     ownedAddresses: new Gauge({ name: 'smartnat_owned_addresses', help: 'Addresses whose lease this agent holds', registers }),
     leaseTransitions: new Counter({ name: 'smartnat_lease_transitions_total', help: 'Address-lease writes by this agent that changed the holder, by reason', labelNames: ['reason'], registers }),
+    fences: new Counter({ name: 'smartnat_fence_attempts_total', help: 'Fencing writes on agent leases judged expired, by outcome', labelNames: ['outcome'], registers }),
     syncDuration: new Histogram({
       name: 'smartnat_sync_duration_seconds',
       help: 'Duration of each reconcile phase',

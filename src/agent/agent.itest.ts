@@ -1,0 +1,257 @@
+// Three agents in one process against the real kube-apiserver: real lease store, lease and
+// resource informers, FakeKernel data planes, a recording fake keepalived. Address leases are
+// created as the leader would (createAddressLease). A sampler checks, every 50 ms, that no address
+// is carried by two keepalived holders at once.
+import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { createTestNamespace, loadTestKubeConfig, waitFor } from '../../test/support/kube.js';
+import { installCrds } from '../../test/fixtures/crd/server.js';
+import { GROUP, VERSION } from '../api/types.js';
+import { createAddressLease } from '../cluster/lease-protocol.js';
+import { KubeLeaseStore } from '../cluster/lease-store.js';
+import { ANNOTATION_FENCED_BY, agentLeaseName } from '../plan/lease-names.js';
+import type { LeaseSettings } from '../plan/lease-settings.js';
+import { rankAgents } from '../plan/ranking.js';
+import { drainAgent } from '../cli/drain.js';
+import { makeTestAgent, type TestAgent } from './testing/agents.js';
+
+const SETTINGS: LeaseSettings = {
+  leaseDurationMs: 3000,
+  renewDeadlineMs: 2000,
+  retryPeriodMs: 500,
+  takeoverBurst: 256,
+  takeoverPerSecond: 64,
+  fenceBurst: 4,
+};
+
+function addresses(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `203.0.113.${10 + i}`);
+}
+
+interface Scenario {
+  readonly kc: KubeConfig;
+  readonly ns: string;
+  readonly pool: string;
+  readonly store: KubeLeaseStore;
+  readonly agents: TestAgent[];
+  readonly addresses: string[];
+  /** Agents whose process state is gone (not sampled). */
+  readonly dead: Set<string>;
+  readonly violations: string[];
+  holders(): Promise<Map<string, string>>;
+  transitions(): Promise<Map<string, number>>;
+  stop(): Promise<void>;
+}
+
+const running: Scenario[] = [];
+
+async function scenario(opts: { count: number; agents?: number; settings?: LeaseSettings; kc?: KubeConfig; handoffGraceMs?: number }): Promise<Scenario> {
+  const kc = opts.kc ?? loadTestKubeConfig();
+  const settings = opts.settings ?? SETTINGS;
+  const ns = await createTestNamespace('agt-', kc);
+  const pool = `agt-${ns}`;
+  const list = addresses(opts.count);
+  await kc.makeApiClient(CustomObjectsApi).createClusterCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: 'addresspools',
+    body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'AddressPool', metadata: { name: pool }, spec: { addresses: [`${list[0]}-${list[list.length - 1]}`] } },
+  });
+  const store = new KubeLeaseStore(kc, ns);
+  const agents = Array.from({ length: opts.agents ?? 3 }, (_, i) =>
+    makeTestAgent({ kc, namespace: ns, watchNamespaces: [ns], name: `agent-${i}`, index: i, settings, handoffGraceMs: opts.handoffGraceMs ?? 300 }),
+  );
+  const dead = new Set<string>();
+  const violations: string[] = [];
+  const sampler = setInterval(() => {
+    const carriers = new Map<string, string[]>();
+    for (const a of agents) {
+      if (dead.has(a.agent.name)) continue;
+      for (const address of a.keepalived.holding()) carriers.set(address, [...(carriers.get(address) ?? []), a.agent.name]);
+    }
+    for (const [address, who] of carriers) if (who.length > 1) violations.push(`${address} carried by ${who.join(', ')}`);
+  }, 50);
+  const leases = async (): Promise<Awaited<ReturnType<KubeLeaseStore['list']>>['items']> => (await store.list('address')).items;
+  const s: Scenario = {
+    kc,
+    ns,
+    pool,
+    store,
+    agents,
+    addresses: list,
+    dead,
+    violations,
+    holders: async () => new Map((await leases()).map((l) => [l.name.replace('smartnat-addr-', '').split('-').join('.'), l.holder])),
+    transitions: async () => new Map((await leases()).map((l) => [l.name, l.leaseTransitions])),
+    stop: async () => {
+      clearInterval(sampler);
+      await Promise.all(agents.filter((a) => !dead.has(a.agent.name)).map(async (a) => a.agent.kill()));
+      agents.forEach((a) => dead.add(a.agent.name));
+      await kc.makeApiClient(CustomObjectsApi).deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: 'addresspools', name: pool }).catch(() => undefined);
+    },
+  };
+  running.push(s);
+  await Promise.all(agents.map(async (a) => a.agent.start()));
+  // As in a cluster: agents are up before Mappings exist and the leader creates address leases.
+  await waitFor(() => agents.every((a) => a.agent.view.agentViews(0).length === agents.length), { what: 'every agent sees every agent lease' });
+  for (const [i, address] of list.entries()) await createAddressLease(store, { address, pool, vrid: i + 1 }, settings);
+  return s;
+}
+
+function count(holders: Map<string, string>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const h of holders.values()) out.set(h, (out.get(h) ?? 0) + 1);
+  return out;
+}
+
+async function allHeld(s: Scenario, by?: (address: string, holder: string) => boolean, timeoutMs = 30_000): Promise<Map<string, string>> {
+  return waitFor(
+    async () => {
+      const h = await s.holders();
+      const ok = s.addresses.every((a) => {
+        const holder = h.get(a) ?? '';
+        return holder !== '' && !s.dead.has(holder) && (by === undefined || by(a, holder));
+      });
+      // Every live agent's keepalived agrees with the leases (NAT programmed, priority raised).
+      const carried = ok && s.agents.every((t) => s.dead.has(t.agent.name) || t.keepalived.holding().join() === s.addresses.filter((a) => h.get(a) === t.agent.name).sort().join());
+      return carried ? h : undefined;
+    },
+    { timeoutMs, what: 'every address held by a live agent and carried by its keepalived' },
+  );
+}
+
+afterEach(async () => {
+  for (const s of running.splice(0)) await s.stop();
+});
+
+describe('agents against the real API server', () => {
+  beforeAll(async () => installCrds(), 120_000);
+
+  it('three agents split 100 addresses 25..42 each; a departing agent moves only its own addresses', async () => {
+    const s = await scenario({ count: 100 });
+    const before = await allHeld(s);
+    const per = count(before);
+    expect([...per.keys()].sort()).toEqual(['agent-0', 'agent-1', 'agent-2']);
+    for (const n of per.values()) {
+      expect(n).toBeGreaterThanOrEqual(25);
+      expect(n).toBeLessThanOrEqual(42);
+    }
+    const leaving = s.agents[2];
+    if (!leaving) throw new Error('no agent-2');
+    const { handedOff } = await leaving.agent.shutdown({ graceMs: 200 });
+    s.dead.add('agent-2');
+    expect(handedOff).toEqual(s.addresses.filter((a) => before.get(a) === 'agent-2').sort());
+    const after = await allHeld(s);
+    for (const a of s.addresses) {
+      if (before.get(a) !== 'agent-2') expect(`${a} ${after.get(a)}`).toBe(`${a} ${before.get(a)}`);
+    }
+    // The departed agent's keepalived was stopped and its kernel owns nothing any more.
+    expect(leaving.keepalived.stopped).toBe(true);
+    expect([...leaving.agent.ownedInKernel()]).toEqual([]);
+    expect(s.violations).toEqual([]);
+  }, 120_000);
+
+  it('a dead agent is fenced and its addresses taken over within the configured bound', async () => {
+    const s = await scenario({ count: 12 });
+    const before = await allHeld(s);
+    const victim = s.agents[0];
+    if (!victim) throw new Error('no agent-0');
+    const victims = s.addresses.filter((a) => before.get(a) === 'agent-0');
+    expect(victims.length).toBeGreaterThan(0);
+    const killedAt = performance.now();
+    await victim.agent.kill();
+    s.dead.add('agent-0');
+    await allHeld(s, undefined, 20_000);
+    const elapsed = performance.now() - killedAt;
+    // Detection needs at most leaseDuration after the last observed renewal; fencing, the
+    // takeover writes and the watch delivery get one more retry period plus 1 s of slack.
+    expect(elapsed).toBeLessThan(SETTINGS.leaseDurationMs + SETTINGS.retryPeriodMs + 1000);
+    const fenced = await s.store.get(agentLeaseName('agent-0'));
+    expect(fenced?.holder).toBe('');
+    expect(fenced?.annotations[ANNOTATION_FENCED_BY]).toMatch(/^agent-[12]$/);
+    const after = await s.holders();
+    for (const a of s.addresses) if (!victims.includes(a)) expect(after.get(a)).toBe(before.get(a));
+    expect(s.violations).toEqual([]);
+  }, 120_000);
+
+  it('a live owner keeps its addresses when an observer\'s lease watch is cut for longer than the lease duration', async () => {
+    const s = await scenario({ count: 12 });
+    const before = await allHeld(s);
+    const transitions = await s.transitions();
+    const observer = s.agents[1];
+    if (!observer) throw new Error('no agent-1');
+    // The watch stops silently: no error, no reconnect, so the observer's view is not blind.
+    await observer.leaseInformer().stop();
+    await new Promise((r) => setTimeout(r, 2.5 * SETTINGS.leaseDurationMs));
+    const fences = await observer.registry.getSingleMetric('smartnat_fence_attempts_total')?.get();
+    const alive = fences?.values.filter((v) => v.labels.outcome === 'holderAlive').reduce((n, v) => n + v.value, 0) ?? 0;
+    // The observer did judge the others expired and tried to fence them: the CAS said they live.
+    expect(alive).toBeGreaterThan(0);
+    expect(await s.holders()).toEqual(before);
+    expect(await s.transitions()).toEqual(transitions);
+    for (const a of ['agent-0', 'agent-2']) expect((await s.store.get(agentLeaseName(a)))?.annotations[ANNOTATION_FENCED_BY]).toBeUndefined();
+    await observer.leaseInformer().start();
+    await allHeld(s);
+    expect(await s.holders()).toEqual(before);
+    expect(s.violations).toEqual([]);
+  }, 120_000);
+
+  it('drain moves everything off an agent; after undrain it gets addresses back only through the rebalance hold-down', async () => {
+    const holdDownMs = 5000;
+    const s = await scenario({ count: 15, settings: { ...SETTINGS, rebalance: { holdDownMs, intervalMs: 100, maxPerInterval: 20 } } });
+    const before = await allHeld(s);
+    expect(count(before).get('agent-0') ?? 0).toBeGreaterThan(0);
+    await drainAgent(s.store, 'agent-0', true);
+    const drained = await allHeld(s, (_a, h) => h !== 'agent-0');
+    for (const a of s.addresses) if (before.get(a) !== 'agent-0') expect(drained.get(a)).toBe(before.get(a));
+    const undrainedAt = performance.now();
+    await drainAgent(s.store, 'agent-0', false);
+    // No automatic fail-back: nothing comes back before the hold-down.
+    await new Promise((r) => setTimeout(r, holdDownMs / 2));
+    expect(count(await s.holders()).get('agent-0') ?? 0).toBe(0);
+    const preferred = s.addresses.filter((a) => rankAgents(['agent-0', 'agent-1', 'agent-2'], a)[0] === 'agent-0');
+    await allHeld(s, (a, h) => (preferred.includes(a) ? h === 'agent-0' : h !== 'agent-0'), 30_000);
+    expect(performance.now() - undrainedAt).toBeGreaterThanOrEqual(holdDownMs);
+    expect(s.violations).toEqual([]);
+  }, 120_000);
+
+  it('the holder programs the Mapping and reports it in status.configuredAddresses', async () => {
+    const s = await scenario({ count: 2 });
+    const vip = s.addresses[0] ?? '';
+    const core = s.kc.makeApiClient(CoreV1Api);
+    await core.createNamespacedService({ namespace: s.ns, body: { metadata: { name: 'echo' }, spec: { ports: [{ name: 'http', port: 80, protocol: 'TCP' }] } } });
+    await s.kc.makeApiClient(DiscoveryV1Api).createNamespacedEndpointSlice({
+      namespace: s.ns,
+      body: {
+        metadata: { name: 'echo-1', labels: { 'kubernetes.io/service-name': 'echo' } },
+        addressType: 'IPv4',
+        ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+        endpoints: [{ addresses: ['198.51.100.21'], conditions: { ready: true } }],
+      },
+    });
+    await s.kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: 'mappings',
+      namespace: s.ns,
+      body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Mapping', metadata: { name: 'echo' }, spec: { addresses: [vip], serviceName: 'echo', ports: [{ port: 8080, protocol: 'tcp', servicePort: 80 }] } },
+    });
+    const holders = await allHeld(s);
+    const owner = holders.get(vip) ?? '';
+    const status = await waitFor(async () => {
+      const m = (await s.kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: 'mappings', namespace: s.ns, name: 'echo' })) as {
+        status?: { configuredAddresses?: Record<string, { owner?: string; endpoints?: string[] }> };
+      };
+      return m.status?.configuredAddresses?.[vip];
+    }, { what: 'configuredAddresses entry' });
+    expect(status.owner).toBe(owner);
+    expect(status.endpoints).toEqual(['198.51.100.21:8080/tcp']);
+    // The owner's kernel has the address in its owned set; the others have the rules, not ownership.
+    for (const t of s.agents) {
+      const owned = t.kernel.sets.get('smartnat-owned')?.entries ?? new Set<string>();
+      expect(`${t.agent.name} ${owned.has(vip)}`).toBe(`${t.agent.name} ${t.agent.name === owner}`);
+      expect(t.kernel.sets.get('smartnat-eligible')?.entries.has(vip)).toBe(true);
+    }
+    expect(s.violations).toEqual([]);
+  }, 120_000);
+});

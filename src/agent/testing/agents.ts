@@ -1,0 +1,131 @@
+// Test support: agents built from the real cluster parts (KubeLeaseStore, lease and resource
+// informers against a real API server) with a FakeKernel behind the applier and a FakeKeepalived
+// recording track states. Several agents run in one process. Never used by production code.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Registry } from 'prom-client';
+import { realClock, type Clock } from '../../cluster/clock.js';
+import { ResourceInformers } from '../../cluster/informers.js';
+import { LeaseInformer } from '../../cluster/lease-informer.js';
+import { KubeLeaseStore } from '../../cluster/lease-store.js';
+import { KubeConfiguredAddressWriter } from '../../cluster/configured-addresses.js';
+import { DataPlaneApplier } from '../../dataplane/apply.js';
+import { FakeKernel } from '../../dataplane/testing/fake-kernel.js';
+import type { KeepalivedInput } from '../../keepalived/render.js';
+import type { ApplyOutcome, TrackState } from '../../keepalived/supervisor.js';
+import { silentLogger } from '../../log/logger.js';
+import { DEFAULT_SETTINGS } from '../../model/settings.js';
+import { parseInterfaceAddress } from '../../model/net.js';
+import type { AgentFacts } from '../../model/snapshot.js';
+import type { LeaseSettings } from '../../plan/lease-settings.js';
+import { Agent } from '../agent.js';
+import { createAgentMetrics } from '../metrics.js';
+import type { KeepalivedPort } from '../ports.js';
+
+export class FakeKeepalived implements KeepalivedPort {
+  readonly tracks = new Map<string, TrackState>();
+  configs: KeepalivedInput[] = [];
+  alive: boolean | undefined;
+  stopped = false;
+
+  async writeAgentAlive(alive: boolean): Promise<void> {
+    this.alive = alive;
+  }
+  async writeTrack(address: string, state: TrackState): Promise<void> {
+    this.tracks.set(address, state);
+  }
+  async applyConfig(text: string, addresses: readonly string[]): Promise<ApplyOutcome> {
+    const input = JSON.parse(text) as KeepalivedInput;
+    for (const a of addresses) if (!this.tracks.has(a)) this.tracks.set(a, { eligible: false, role: 'standby' });
+    this.configs.push(input);
+    return this.configs.length === 1 ? 'started' : 'reloaded';
+  }
+  async stop(): Promise<void> {
+    this.stopped = true;
+  }
+  /** Addresses this keepalived would carry as a holder (eligible, holder or degraded priority). */
+  holding(): string[] {
+    return [...this.tracks].filter(([, t]) => t.eligible && (t.role === 'holder' || t.role === 'degraded')).map(([a]) => a).sort();
+  }
+}
+
+export function agentFacts(index: number, labels: Record<string, string> = {}): AgentFacts {
+  const must = (t: string): NonNullable<ReturnType<typeof parseInterfaceAddress>> => {
+    const p = parseInterfaceAddress(t);
+    if (!p) throw new Error(t);
+    return p;
+  };
+  return {
+    name: `agent-${index}`,
+    labels,
+    interfaces: [
+      { name: 'ext0', role: 'external', addresses: [must(`203.0.113.${2 + index}/24`)], gateway: '203.0.113.1' },
+      { name: 'int0', role: 'internal', addresses: [must(`198.51.100.${2 + index}/24`)] },
+    ],
+  };
+}
+
+export interface TestAgent {
+  readonly agent: Agent;
+  readonly kernel: FakeKernel;
+  readonly keepalived: FakeKeepalived;
+  readonly leaseInformer: () => LeaseInformer;
+  readonly registry: Registry;
+}
+
+export interface TestAgentOptions {
+  readonly kc: KubeConfig;
+  readonly namespace: string;
+  /** Namespaces whose Mappings/Services/slices are watched (the test's own). */
+  readonly watchNamespaces: readonly string[];
+  readonly name: string;
+  readonly index: number;
+  readonly settings: LeaseSettings;
+  readonly clock?: Clock;
+  readonly handoffGraceMs?: number;
+  readonly labels?: Record<string, string>;
+  readonly stateFile?: string;
+}
+
+export function makeTestAgent(o: TestAgentOptions): TestAgent {
+  const kernel = new FakeKernel();
+  const keepalived = new FakeKeepalived();
+  const registry = new Registry();
+  const clock = o.clock ?? realClock;
+  let informer: LeaseInformer | undefined;
+  const ref: { agent?: Agent } = {};
+  const cluster = new ResourceInformers({ kc: o.kc, namespaces: o.watchNamespaces, changed: () => ref.agent?.resourcesChanged(), backoff: { initialMs: 100, maxMs: 1000 } });
+  const facts = { ...agentFacts(o.index, o.labels), name: o.name };
+  const agent = new Agent({
+    name: o.name,
+    clock,
+    log: silentLogger(),
+    metrics: createAgentMetrics(registry),
+    settings: o.settings,
+    dataPlaneSettings: DEFAULT_SETTINGS,
+    store: new KubeLeaseStore(o.kc, o.namespace),
+    cluster,
+    makeLeaseFeed: (view, changed) => {
+      informer = new LeaseInformer({ kc: o.kc, namespace: o.namespace, view, clock, changed, quietAfterMs: 3 * o.settings.leaseDurationMs, backoff: { initialMs: 100, maxMs: 1000 } });
+      return informer;
+    },
+    applier: new DataPlaneApplier({ runner: kernel, backoffMs: { initial: 100, max: 1000 } }),
+    keepalived: { port: keepalived, render: (input) => JSON.stringify(input), stateDir: `/run/smartnat-test/${o.name}` },
+    statusWriter: new KubeConfiguredAddressWriter(o.kc, o.name),
+    local: { facts, macs: { ext0: `02:00:00:00:00:0${o.index}` } },
+    ...(o.stateFile ? { stateFile: o.stateFile } : {}),
+    handoffGraceMs: o.handoffGraceMs ?? 300,
+    heartbeatMs: 500,
+    fullResyncMs: 30_000,
+  });
+  ref.agent = agent;
+  return {
+    agent,
+    kernel,
+    keepalived,
+    registry,
+    leaseInformer: () => {
+      if (!informer) throw new Error('lease informer not built');
+      return informer;
+    },
+  };
+}
