@@ -2,7 +2,7 @@
 // inside a namespace joins a TCP listener or target there to a Unix socket in the lab directory
 // (the filesystem is shared across network namespaces). Guarantees every socat address is built
 // from validated typed values; it does not proxy, delay or cut anything itself.
-import { parseIpv4 } from './topology-spec.js';
+import { parseIpv4 } from '../model/net.js';
 import type { Topology } from './topology.js';
 import type { BackgroundProcess } from './processes.js';
 

