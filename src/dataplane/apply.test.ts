@@ -133,6 +133,16 @@ describe('DataPlaneApplier with a FakeKernel', () => {
     expect(trace(kernel, {})).toMatchObject({ kind: 'dnat' });
   });
 
+  it('an ownership change after a failed sync falls back to a full sync (read-back first)', async () => {
+    await applier.sync(world());
+    kernel.failNext.set('iptables-restore', 1);
+    await expect(applier.sync(world({ endpointsB: [POD_3] }))).rejects.toBeInstanceOf(DataPlaneSyncError);
+    const report = await applier.setOwned(new Set([VIP_2]));
+    expect(report.mode).toBe('full');
+    expect(trace(kernel, {})).toEqual({ kind: 'drop', chain: 'SMARTNAT-PREROUTING' });
+    expect(trace(kernel, { dst: VIP_2 })).toMatchObject({ kind: 'dnat', to: `${POD_2}:9000` });
+  });
+
   it('a refused restore keeps the previous state, reports evidence, and the next sync is full', async () => {
     await applier.sync(world());
     const before = kernel.save();
