@@ -7,19 +7,12 @@ import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  ApiException,
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  DiscoveryV1Api,
-  EventsV1Api,
-  PatchStrategy,
-  V1MicroTime,
-  setHeaderOptions,
-  type KubeConfig,
-} from '@kubernetes/client-node';
+import { ApiException, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { readNodeLabels, KubeConfiguredAddressWriter } from '../../src/cluster/configured-addresses.js';
+import { KubeEventSink } from '../../src/cluster/events.js';
+import { ResourceInformers } from '../../src/cluster/informers.js';
 import { KubeLeaseStore } from '../../src/cluster/lease-store.js';
+import { KubeStatusWriter } from '../../src/cluster/status-writer.js';
 import { agentLeaseName, LABEL_ROLE, type LeaseRecord } from '../../src/plan/lease-names.js';
 import { GROUP, LEGACY_FINALIZER, VERSION } from '../../src/api/types.js';
 import { installCrds } from '../fixtures/crd/server.js';
@@ -122,36 +115,30 @@ describe('helm install into the real API server', () => {
   });
 });
 
-describe('a TokenRequest token of the chart ServiceAccount performs every call the agent makes', () => {
+describe('a TokenRequest token of the chart ServiceAccount runs every API call of the agent, through the agent\'s own adapters', () => {
   beforeAll(async () => {
     asAgent = (await serviceAccountKubeconfig(ns, sa, tokenDir)).kc;
   });
 
-  test('list and watch Mappings, AddressPools, Services, EndpointSlices cluster-wide; get its Node', async () => {
-    const custom = asAgent.makeApiClient(CustomObjectsApi);
-    await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'mappings' });
-    const listed = (await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: 'addresspools' })) as { items: KubeObject[] };
-    expect(listed.items.map((p) => p.metadata.name)).toEqual(expect.arrayContaining(pools));
-    await asAgent.makeApiClient(CoreV1Api).listServiceForAllNamespaces();
-    await asAgent.makeApiClient(DiscoveryV1Api).listEndpointSliceForAllNamespaces();
-    const token = (await serviceAccountKubeconfig(ns, sa, tokenDir)).path;
-    for (const path of [
-      `/apis/${GROUP}/${VERSION}/mappings`,
-      `/apis/${GROUP}/${VERSION}/addresspools`,
-      '/api/v1/services',
-      '/apis/discovery.k8s.io/v1/endpointslices',
-      `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`,
-    ]) {
-      const r = await kubectl(['get', '--raw', `${path}?watch=1&timeoutSeconds=1`], { kubeconfig: token });
-      expect(r.exitCode).toBe(0);
+  test('the informers list and watch Mappings, AddressPools, Services, EndpointSlices cluster-wide; the Node labels are read', async () => {
+    const errors: string[] = [];
+    const informers = new ResourceInformers({ kc: asAgent, changed: () => undefined, onError: (c, err) => errors.push(`${c}: ${String(err)}`) });
+    await informers.start();
+    try {
+      await waitFor(() => informers.synced, { what: `informers to sync (unsynced: ${informers.unsynced().join(', ')}; errors: ${errors.join('; ')})`, timeoutMs: 30_000 });
+      const objects = informers.objects();
+      expect((objects.addressPools as KubeObject[]).map((p) => p.metadata.name)).toEqual(expect.arrayContaining(pools));
+      // Errors before stop() (stopping aborts the open watches, which the informers report too).
+      expect(errors).toEqual([]);
+    } finally {
+      await informers.stop();
     }
     const node = `chart-node-${ns.slice(-5)}`;
     await admin.makeApiClient(CoreV1Api).createNode({ body: { metadata: { name: node, labels: { 'smartnat.aureacentral.com/pool': 'blue' } } } });
-    const read = await asAgent.makeApiClient(CoreV1Api).readNode({ name: node });
-    expect(read.metadata?.labels?.['smartnat.aureacentral.com/pool']).toBe('blue');
+    expect(await readNodeLabels(asAgent, node)).toEqual({ 'smartnat.aureacentral.com/pool': 'blue' });
   });
 
-  test('leases through the real lease store: create, get, list, CAS, stale CAS refused, annotation patch, delete', async () => {
+  test('leases through the real lease store and informer: create, get, list, watch, CAS, stale CAS refused, annotation patch, delete', async () => {
     const store = new KubeLeaseStore(asAgent, ns);
     const lease: LeaseRecord = {
       name: agentLeaseName('node-a'),
@@ -174,81 +161,41 @@ describe('a TokenRequest token of the chart ServiceAccount performs every call t
     const scratch = await store.create({ ...lease, name: 'smartnat-addr-203-0-113-17', labels: { [LABEL_ROLE]: 'address' } });
     if (scratch.outcome !== 'written') throw new Error(`create: ${scratch.outcome}`);
     expect((await store.delete(scratch.lease.name, scratch.lease.resourceVersion)).outcome).toBe('deleted');
+    const watch = await kubectl(['get', '--raw', `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases?watch=1&timeoutSeconds=1`], { kubeconfig: (await serviceAccountKubeconfig(ns, sa, tokenDir)).path });
+    expect(watch.stdout).toContain(lease.name);
     // The agent lease stays: helm uninstall must leave it (checked below).
   });
 
-  test('Mapping and AddressPool status (server-side apply), Events in the Mapping namespace, legacy finalizer removal', async () => {
+  test('leader status and owner entries (server-side apply), Events, legacy finalizer removal', async () => {
     const adminCustom = admin.makeApiClient(CustomObjectsApi);
-    const custom = asAgent.makeApiClient(CustomObjectsApi);
     const mapping = {
       apiVersion: `${GROUP}/${VERSION}`,
       kind: 'Mapping',
       metadata: { name: 'legacy', namespace: other, finalizers: [LEGACY_FINALIZER] },
       spec: { addresses: ['203.0.113.17'], serviceName: 'echo', ports: [{ port: 8080, protocol: 'tcp' }] },
     };
-    await adminCustom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: other, plural: 'mappings', body: mapping });
-    const apply = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
-    await custom.patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: VERSION,
-        namespace: other,
-        plural: 'mappings',
-        name: 'legacy',
-        fieldManager: 'smartnat-agent/node-a',
-        force: true,
-        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Mapping', metadata: { name: 'legacy', namespace: other }, status: { invalid: 'no' } },
-      },
-      apply,
-    );
-    const withStatus = (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: other, plural: 'mappings', name: 'legacy' })) as { status?: { invalid?: string } };
-    expect(withStatus.status?.invalid).toBe('no');
-    await custom.patchClusterCustomObjectStatus(
-      {
-        group: GROUP,
-        version: VERSION,
-        plural: 'addresspools',
-        name: pools[0]!,
-        fieldManager: 'smartnat-leader',
-        force: true,
-        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'AddressPool', metadata: { name: pools[0]! }, status: { observedGeneration: 1 } },
-      },
-      apply,
-    );
+    const stored = (await adminCustom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: other, plural: 'mappings', body: mapping })) as KubeObject & { metadata: { uid: string } };
+    const ref = { namespace: other, name: 'legacy' };
+    const uid = stored.metadata.uid;
+    const writer = new KubeStatusWriter(asAgent);
+    expect(await writer.writeMappingStatus({ ref, uid, status: { invalid: 'no', observedGeneration: 1, conditions: [], claims: [] } })).toBe('written');
+    expect(await writer.writePoolStatus({ name: pools[0]!, status: { observedGeneration: 1, addresses: [], conditions: [] } })).toBe('written');
+    await new KubeConfiguredAddressWriter(asAgent, 'node-a').apply(ref, { '203.0.113.17': { podIPs: [], endpoints: [], owner: 'node-a' } });
+    const read = (await adminCustom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: other, plural: 'mappings', name: 'legacy' })) as { status?: { invalid?: string; configuredAddresses?: Record<string, { owner?: string }> } };
+    expect(read.status?.invalid).toBe('no');
+    expect(read.status?.configuredAddresses?.['203.0.113.17']?.owner).toBe('node-a');
 
-    const involved = { apiVersion: `${GROUP}/${VERSION}`, kind: 'Mapping', name: 'legacy', namespace: other };
-    const now = new Date();
-    const core = await asAgent.makeApiClient(CoreV1Api).createNamespacedEvent({
-      namespace: other,
-      body: { metadata: { generateName: 'legacy-' }, involvedObject: involved, reason: 'Accepted', message: 'test', type: 'Normal', firstTimestamp: now, lastTimestamp: now, count: 1, source: { component: 'smartnat' } },
-    });
-    await asAgent.makeApiClient(CoreV1Api).patchNamespacedEvent({ name: core.metadata!.name!, namespace: other, body: { count: 2 } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
-    const ev = await asAgent.makeApiClient(EventsV1Api).createNamespacedEvent({
-      namespace: other,
-      body: { metadata: { generateName: 'legacy-' }, eventTime: new V1MicroTime(now.getTime()), regarding: involved, reason: 'Programmed', note: 'test', type: 'Normal', action: 'Program', reportingController: 'smartnat.aureacentral.com/agent', reportingInstance: 'node-a' },
-    });
-    await asAgent.makeApiClient(EventsV1Api).patchNamespacedEvent({ name: ev.metadata!.name!, namespace: other, body: { series: { count: 2, lastObservedTime: new V1MicroTime(Date.now()) } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await new KubeEventSink(asAgent, 'node-a').create({ regarding: { ...ref, uid }, type: 'Normal', reason: 'MappingAccepted', message: 'chart RBAC test' }, new Date());
+    const events = await kubectl(['get', 'events', '-n', other, '-o', 'jsonpath={.items[*].reason}']);
+    expect(events.stdout.split(' ')).toContain('MappingAccepted');
 
     // A Mapping deleted while it carries the original's finalizer stays until the agent removes it.
     await adminCustom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: other, plural: 'mappings', name: 'legacy' });
-    await custom.patchNamespacedCustomObject(
-      {
-        group: GROUP,
-        version: VERSION,
-        namespace: other,
-        plural: 'mappings',
-        name: 'legacy',
-        body: [
-          { op: 'test', path: '/metadata/finalizers', value: [LEGACY_FINALIZER] },
-          { op: 'remove', path: '/metadata/finalizers' },
-        ],
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-    );
-    await waitFor(async () => (await statusOf(() => custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: other, plural: 'mappings', name: 'legacy' }))) === 404, { what: 'the Mapping to be gone' });
+    expect(await writer.removeLegacyFinalizer({ ref, uid, index: 0 })).toBe('removed');
+    await waitFor(async () => (await statusOf(() => adminCustom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: other, plural: 'mappings', name: 'legacy' }))) === 404, { what: 'the Mapping to be gone' });
   });
 
-  test('and nothing beyond: other namespaces, PUT, creating Mappings, Secrets are refused', async () => {
+  test('and nothing beyond: leases elsewhere, PUT, creating or deleting SmartNat objects, Secrets, listing Nodes are refused', async () => {
     const leases = asAgent.makeApiClient(CoordinationV1Api);
     const body = { metadata: { name: 'smartnat-agent-x' }, spec: { holderIdentity: 'x' } };
     expect(await statusOf(() => leases.createNamespacedLease({ namespace: other, body }))).toBe(403);

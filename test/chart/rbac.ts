@@ -25,8 +25,7 @@ export function expectedChartRows(inReleaseNamespace: boolean, readNodes = true)
     row('addresspools.smartnat.aureacentral.com/status', '[patch]'),
     row('services', '[get list watch]'),
     row('endpointslices.discovery.k8s.io', '[get list watch]'),
-    row('events', '[create patch]'),
-    row('events.events.k8s.io', '[create patch]'),
+    row('events', '[create]'),
   ];
   if (readNodes) rows.push(row('nodes', '[get]'));
   if (inReleaseNamespace) rows.push(row('leases.coordination.k8s.io', '[get list watch create patch delete]'));
