@@ -293,6 +293,27 @@ describe('path MTU', () => {
   });
 });
 
+describe('MSS clamping', () => {
+  it('a 1280-byte internal link: clamped SYNs keep a 100 KB reply flowing; without the clamp it stalls', async () => {
+    // The agent's int0 drops frames above its MTU (a veth does, silently): only a clamped MSS saves
+    // the backend's 1500-byte segments. The client side stays at 1500, so its own MSS is 1460.
+    await setMtu(topo, 'a1', 'int0', 1280);
+    const jump = ['-t', 'mangle', '-D', 'FORWARD', '-m', 'comment', '--comment', 'smartnat-entry', '-j', 'SMARTNAT-MSS'];
+    try {
+      const big = (): Promise<ProbeOutcome> => tcp(VIP_1, 80, CLIENT_ALLOWED_IP, { request: 'big 102400', timeoutMs: 3000 });
+      expect(await big()).toMatchObject({ result: 'ok', bytes: 102400 });
+      await a1.run('iptables', ['-w', '5', ...jump]);
+      const stalled = await big();
+      expect(stalled).toMatchObject({ result: 'timeout', connected: true });
+      const report = await applier.sync(desiredOf(), { full: true });
+      expect(report.wrote).toContain('iptables');
+      expect(await big()).toMatchObject({ result: 'ok', bytes: 102400 });
+    } finally {
+      await setMtu(topo, 'a1', 'int0', 1500);
+    }
+  });
+});
+
 describe('conntrack on acquire', () => {
   const LATE_PORT = 40000;
 
@@ -415,7 +436,7 @@ describe('changes, drift and restarts', () => {
 
 describe('ownership flip timing', () => {
   it('measures ownership change -> first translated packet on the backend wire', async () => {
-    const trials = 9;
+    const trials = Number(process.env['SMARTNAT_FLIP_TRIALS'] ?? 9);
     const latencies: number[] = [];
     const applyTimes: number[] = [];
     for (let i = 0; i < trials; i++) {
@@ -449,7 +470,7 @@ describe('ownership flip timing', () => {
     // flip that waits for something (a resync, a timer); the target (< 50 ms) is reported, not asserted.
     for (const l of latencies) expect(l).toBeGreaterThan(0);
     expect(summary.medianMs).toBeLessThan(2000);
-  }, 60_000);
+  }, 600_000);
 });
 
 describe('cleanup', () => {
