@@ -3,7 +3,7 @@
 // created as the leader would (createAddressLease). A sampler checks, every 50 ms, that no address
 // is carried by two keepalived holders at once.
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, KubeConfig } from '@kubernetes/client-node';
 import { createTestNamespace, loadTestKubeConfig, waitFor } from '../../test/support/kube.js';
 import { installCrds } from '../../test/fixtures/crd/server.js';
 import { GROUP, VERSION } from '../api/types.js';
@@ -14,6 +14,7 @@ import type { LeaseSettings } from '../plan/lease-settings.js';
 import { rankAgents } from '../plan/ranking.js';
 import { drainAgent } from '../cli/drain.js';
 import { makeTestAgent, type TestAgent } from './testing/agents.js';
+import { FreezableProxy } from './testing/tcp-proxy.js';
 
 const SETTINGS: LeaseSettings = {
   leaseDurationMs: 3000,
@@ -45,7 +46,19 @@ interface Scenario {
 
 const running: Scenario[] = [];
 
-async function scenario(opts: { count: number; agents?: number; settings?: LeaseSettings; kc?: KubeConfig; handoffGraceMs?: number }): Promise<Scenario> {
+/** A kubeconfig like `kc` whose server is reached through a FreezableProxy. */
+async function proxiedKubeConfig(kc: KubeConfig): Promise<{ kc: KubeConfig; proxy: FreezableProxy }> {
+  const url = new URL(kc.getCurrentCluster()?.server ?? '');
+  const proxy = new FreezableProxy(url.hostname, Number(url.port));
+  const port = await proxy.listen();
+  const config = JSON.parse(kc.exportConfig()) as { clusters: { cluster: { server: string } }[] };
+  for (const c of config.clusters) c.cluster.server = `https://127.0.0.1:${port}`;
+  const copy = new KubeConfig();
+  copy.loadFromString(JSON.stringify(config));
+  return { kc: copy, proxy };
+}
+
+async function scenario(opts: { count: number; agents?: number; settings?: LeaseSettings; kc?: KubeConfig; handoffGraceMs?: number; proxy?: FreezableProxy; proxiedKc?: KubeConfig; proxied?: number }): Promise<Scenario> {
   const kc = opts.kc ?? loadTestKubeConfig();
   const settings = opts.settings ?? SETTINGS;
   const ns = await createTestNamespace('agt-', kc);
@@ -59,7 +72,16 @@ async function scenario(opts: { count: number; agents?: number; settings?: Lease
   });
   const store = new KubeLeaseStore(kc, ns);
   const agents = Array.from({ length: opts.agents ?? 3 }, (_, i) =>
-    makeTestAgent({ kc, namespace: ns, watchNamespaces: [ns], name: `agent-${i}`, index: i, settings, handoffGraceMs: opts.handoffGraceMs ?? 300 }),
+    makeTestAgent({
+      kc,
+      namespace: ns,
+      watchNamespaces: [ns],
+      name: `agent-${i}`,
+      index: i,
+      settings,
+      handoffGraceMs: opts.handoffGraceMs ?? 300,
+      ...(opts.proxied === i && opts.proxiedKc ? { leaseKc: opts.proxiedKc } : {}),
+    }),
   );
   const dead = new Set<string>();
   const violations: string[] = [];
@@ -69,7 +91,11 @@ async function scenario(opts: { count: number; agents?: number; settings?: Lease
       if (dead.has(a.agent.name)) continue;
       for (const address of a.keepalived.holding()) carriers.set(address, [...(carriers.get(address) ?? []), a.agent.name]);
     }
-    for (const [address, who] of carriers) if (who.length > 1) violations.push(`${address} carried by ${who.join(', ')}`);
+    for (const [address, who] of carriers) {
+      if (who.length < 2) continue;
+      const detail = agents.map((a) => `${a.agent.name}:${JSON.stringify(a.keepalived.tracks.get(address))}/held=${a.agent.held().has(address)}/releasing=${a.agent.releasingNow().has(address)}`);
+      violations.push(`${address} carried by ${who.join(', ')} [${detail.join(' ')}] at ${Math.round(performance.now())}`);
+    }
   }, 50);
   const leases = async (): Promise<Awaited<ReturnType<KubeLeaseStore['list']>>['items']> => (await store.list('address')).items;
   const s: Scenario = {
@@ -85,6 +111,7 @@ async function scenario(opts: { count: number; agents?: number; settings?: Lease
     transitions: async () => new Map((await leases()).map((l) => [l.name, l.leaseTransitions])),
     stop: async () => {
       clearInterval(sampler);
+      await opts.proxy?.close();
       await Promise.all(agents.filter((a) => !dead.has(a.agent.name)).map(async (a) => a.agent.kill()));
       agents.forEach((a) => dead.add(a.agent.name));
       await kc.makeApiClient(CustomObjectsApi).deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: 'addresspools', name: pool }).catch(() => undefined);
@@ -174,15 +201,17 @@ describe('agents against the real API server', () => {
     expect(s.violations).toEqual([]);
   }, 120_000);
 
-  it('a live owner keeps its addresses when an observer\'s lease watch is cut for longer than the lease duration', async () => {
-    const s = await scenario({ count: 12 });
+  it('a live owner keeps its addresses when an observer\'s lease watch silently stalls for longer than the lease duration (the fence CAS fails with 409)', async () => {
+    const { kc: proxiedKc, proxy } = await proxiedKubeConfig(loadTestKubeConfig());
+    const s = await scenario({ count: 12, proxy, proxiedKc, proxied: 1 });
     const before = await allHeld(s);
     const transitions = await s.transitions();
     const observer = s.agents[1];
     if (!observer) throw new Error('no agent-1');
-    // The watch stops silently: no error, no reconnect, so the observer's view is not blind.
-    await observer.leaseInformer().stop();
+    // The observer's watch connection stops carrying bytes: no error, no reconnect, no blindness.
+    proxy.freeze();
     await new Promise((r) => setTimeout(r, 2.5 * SETTINGS.leaseDurationMs));
+    expect(observer.agent.view.blind).toBe(false);
     const fences = await observer.registry.getSingleMetric('smartnat_fence_attempts_total')?.get();
     const alive = fences?.values.filter((v) => v.labels.outcome === 'holderAlive').reduce((n, v) => n + v.value, 0) ?? 0;
     // The observer did judge the others expired and tried to fence them: the CAS said they live.
@@ -190,9 +219,29 @@ describe('agents against the real API server', () => {
     expect(await s.holders()).toEqual(before);
     expect(await s.transitions()).toEqual(transitions);
     for (const a of ['agent-0', 'agent-2']) expect((await s.store.get(agentLeaseName(a)))?.annotations[ANNOTATION_FENCED_BY]).toBeUndefined();
-    await observer.leaseInformer().start();
+    proxy.thaw();
     await allHeld(s);
     expect(await s.holders()).toEqual(before);
+    expect(s.violations).toEqual([]);
+  }, 120_000);
+
+  it('a live owner keeps its addresses when an observer\'s lease watch breaks for longer than the lease duration (the observer is blind)', async () => {
+    const s = await scenario({ count: 12 });
+    const before = await allHeld(s);
+    const transitions = await s.transitions();
+    const observer = s.agents[1];
+    if (!observer) throw new Error('no agent-1');
+    await observer.leaseInformer().stop();
+    expect(observer.agent.view.blind).toBe(true);
+    await new Promise((r) => setTimeout(r, 2 * SETTINGS.leaseDurationMs));
+    expect(await s.holders()).toEqual(before);
+    expect(await s.transitions()).toEqual(transitions);
+    await observer.leaseInformer().start();
+    await waitFor(() => !observer.agent.view.blind, { what: 'the observer sees again' });
+    // Observation clocks restarted on reconnect: still nobody is judged dead.
+    await new Promise((r) => setTimeout(r, SETTINGS.leaseDurationMs));
+    expect(await s.holders()).toEqual(before);
+    expect(await s.transitions()).toEqual(transitions);
     expect(s.violations).toEqual([]);
   }, 120_000);
 

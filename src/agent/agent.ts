@@ -276,7 +276,10 @@ export class Agent {
       else if (d.action === 'takeOver') {
         if (d.fenceFirst && !fenced.has(d.from)) return;
         r = await takeOverAddress(this.o.store, lease, d.from, this.o.name, this.o.clock);
-      } else r = await handOffAddress(this.o.store, lease, this.o.name, d.to, this.o.clock);
+      } else {
+        await this.beginRelease(d.address);
+        r = await handOffAddress(this.o.store, lease, this.o.name, d.to, this.o.clock);
+      }
     } catch (err: unknown) {
       this.o.log.warn({ component: 'ownership', address: d.address, reason: d.reason, err }, `${d.action} failed`);
       return;
@@ -301,6 +304,16 @@ export class Agent {
     } catch {
       // The watch will bring it.
     }
+  }
+
+  /**
+   * A planned handoff lowers our priority to 'releasing' BEFORE the compare-and-swap: the
+   * successor raises its own only after its NAT is programmed, so at no moment do two holders
+   * claim the address on the wire (ADR 0007). A lost CAS restores 'holder' on the next sync.
+   */
+  private async beginRelease(address: string): Promise<void> {
+    this.releasing.set(address, this.o.clock.now() + (this.o.handoffGraceMs ?? 2000));
+    await this.o.keepalived?.port.writeTrack(address, { eligible: true, role: 'releasing' });
   }
 
   /** Not joined (start, or demoted after a fence): join, handing off what still names us first. */
@@ -495,6 +508,7 @@ export class Agent {
         const lease = this.view.addressLease(a.address);
         if (to === undefined || lease === undefined) return;
         try {
+          await this.beginRelease(a.address);
           const r = await handOffAddress(this.o.store, lease, this.o.name, to, this.o.clock);
           await this.afterMove(a.address, lease.name, r, 'shutdown', true);
           if (r.outcome === 'moved') handedOff.push(a.address);
@@ -504,9 +518,6 @@ export class Agent {
       }));
     }
     const k = this.o.keepalived;
-    if (k !== undefined) {
-      for (const a of handedOff) await k.port.writeTrack(a, { eligible: true, role: 'releasing' });
-    }
     const grace = opts.graceMs ?? this.o.handoffGraceMs ?? 2000;
     if (handedOff.length > 0 && grace > 0) await new Promise((r) => setTimeout(r, grace));
     if (k !== undefined) {

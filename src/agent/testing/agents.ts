@@ -84,6 +84,8 @@ export interface TestAgentOptions {
   readonly handoffGraceMs?: number;
   readonly labels?: Record<string, string>;
   readonly stateFile?: string;
+  /** A separate kubeconfig for the lease watch (e.g. through a FreezableProxy). */
+  readonly leaseKc?: KubeConfig;
 }
 
 export function makeTestAgent(o: TestAgentOptions): TestAgent {
@@ -105,7 +107,7 @@ export function makeTestAgent(o: TestAgentOptions): TestAgent {
     store: new KubeLeaseStore(o.kc, o.namespace),
     cluster,
     makeLeaseFeed: (view, changed) => {
-      informer = new LeaseInformer({ kc: o.kc, namespace: o.namespace, view, clock, changed, quietAfterMs: 3 * o.settings.leaseDurationMs, backoff: { initialMs: 100, maxMs: 1000 } });
+      informer = new LeaseInformer({ kc: o.leaseKc ?? o.kc, namespace: o.namespace, view, clock, changed, quietAfterMs: 3 * o.settings.leaseDurationMs, backoff: { initialMs: 100, maxMs: 1000 } });
       return informer;
     },
     applier: new DataPlaneApplier({ runner: kernel, backoffMs: { initial: 100, max: 1000 } }),
