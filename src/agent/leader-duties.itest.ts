@@ -355,15 +355,17 @@ describe('the original SmartNat example and its finalizer', () => {
 });
 
 describe('status writer', () => {
-  it('a status computed for an earlier object of the same name (another uid) is not applied to the new one', async () => {
+  it('writes only the leader fields, removes a dropped serviceVIP and claims, and reports a deleted Mapping as gone', async () => {
     const [ns] = (await World.make([], 1)).namespaces as [string];
-    await createMapping(ns, 'reborn', { addresses: ['203.0.113.60'], ports: [80] });
+    await createMapping(ns, 'm', { addresses: ['203.0.113.60'], ports: [80] });
     const writer = new KubeStatusWriter(kc);
-    const status = { invalid: 'stale', observedGeneration: 1, conditions: [], claims: [] };
-    expect(await writer.writeMappingStatus({ ref: { namespace: ns, name: 'reborn' }, uid: '00000000-0000-0000-0000-000000000000', status })).toBe('gone');
-    expect((await getMapping(ns, 'reborn')).status?.invalid).toBeUndefined();
-    const uid = (await getMapping(ns, 'reborn')).metadata.uid;
-    expect(await writer.writeMappingStatus({ ref: { namespace: ns, name: 'reborn' }, uid, status })).toBe('written');
-    expect((await getMapping(ns, 'reborn')).status?.invalid).toBe('stale');
+    const ref = { namespace: ns, name: 'm' };
+    const uid = (await getMapping(ns, 'm')).metadata.uid;
+    await writer.writeMappingStatus({ ref, uid, status: { invalid: 'no', serviceVIP: '198.19.0.9', observedGeneration: 1, conditions: [], claims: ['203.0.113.60:80/tcp'] } });
+    expect((await getMapping(ns, 'm')).status).toEqual({ invalid: 'no', serviceVIP: '198.19.0.9', observedGeneration: 1, conditions: [], claims: ['203.0.113.60:80/tcp'] });
+    await writer.writeMappingStatus({ ref, uid, status: { invalid: 'x', observedGeneration: 1, conditions: [], claims: [] } });
+    expect((await getMapping(ns, 'm')).status).toEqual({ invalid: 'x', observedGeneration: 1, conditions: [] });
+    await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: 'mappings', namespace: ns, name: 'm' });
+    expect(await writer.writeMappingStatus({ ref, uid, status: { invalid: 'x', observedGeneration: 1, conditions: [], claims: [] } })).toBe('gone');
   }, 30_000);
 });

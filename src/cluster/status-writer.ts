@@ -1,17 +1,19 @@
 // Owns: writing the leader-owned status of Mappings (invalid, serviceVIP, observedGeneration,
 // conditions, claims) and AddressPools (addresses, conditions), and the legacy finalizer removal.
-// Guarantees: server-side apply with field manager `smartnat-leader`, so owners' configuredAddresses
-// entries (their own managers) are never touched and fields the leader stops sending are removed;
-// the uid is sent, so a Mapping recreated under the same name is not written with stale status.
+// Guarantees: a JSON merge patch of the leader's fields only (field manager `smartnat-leader`), so
+// the owners' configuredAddresses entries are never touched and a field the leader drops is sent as
+// null. Not guarded by uid: the status subresource ignores metadata in a patch (tried: a uid
+// there neither fails nor sticks), so a Mapping deleted and recreated under the same name between
+// read and write gets one stale status, which the next pass (it differs) rewrites.
 // Does not decide whether to write: the planner lists only statuses that differ from what is stored.
 import { ApiException, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import { API_VERSION, GROUP, VERSION, type AddressPoolStatus, type Condition } from '../api/types.js';
+import { GROUP, VERSION, type AddressPoolStatus, type Condition } from '../api/types.js';
 import type { FinalizerRemoval, LeaderMappingStatus, MappingWrite, PoolWrite } from '../plan/leader-input.js';
 import { removeLegacyFinalizer, type FinalizerOutcome } from './finalizers.js';
 
 export const LEADER_FIELD_MANAGER = 'smartnat-leader';
 
-/** written; gone = the object was deleted (or recreated with another uid) meanwhile. */
+/** written; gone = the object was deleted meanwhile. */
 export type StatusOutcome = 'written' | 'gone';
 
 /** The port the leader's duties write through. */
@@ -32,29 +34,24 @@ function conditionBody(c: Condition): Record<string, unknown> {
   };
 }
 
-/** The apply configuration of a Mapping's leader-owned status. */
-export function mappingStatusApply(write: MappingWrite): Record<string, unknown> {
+/** The merge patch of a Mapping's leader-owned status (null removes a field). */
+export function mappingStatusPatch(write: MappingWrite): Record<string, unknown> {
   const s: LeaderMappingStatus = write.status;
   return {
-    apiVersion: API_VERSION,
-    kind: 'Mapping',
-    metadata: { name: write.ref.name, namespace: write.ref.namespace, ...(write.uid === '' ? {} : { uid: write.uid }) },
     status: {
       invalid: s.invalid,
-      ...(s.serviceVIP === undefined ? {} : { serviceVIP: s.serviceVIP }),
+      serviceVIP: s.serviceVIP ?? null,
       observedGeneration: s.observedGeneration,
       conditions: s.conditions.map(conditionBody),
-      ...(s.claims.length === 0 ? {} : { claims: [...s.claims] }),
+      claims: s.claims.length === 0 ? null : [...s.claims],
     },
   };
 }
 
-export function poolStatusApply(write: PoolWrite): Record<string, unknown> {
+/** The merge patch of an AddressPool's status: the leader owns all of it. */
+export function poolStatusPatch(write: PoolWrite): Record<string, unknown> {
   const s: AddressPoolStatus = write.status;
   return {
-    apiVersion: API_VERSION,
-    kind: 'AddressPool',
-    metadata: { name: write.name },
     status: {
       ...(s.observedGeneration === undefined ? {} : { observedGeneration: s.observedGeneration }),
       addresses: s.addresses.map((a) => ({
@@ -80,8 +77,8 @@ export class KubeStatusWriter implements StatusWriter {
     const what = `Mapping ${write.ref.namespace}/${write.ref.name}`;
     return this.apply(what, () =>
       this.api.patchNamespacedCustomObjectStatus(
-        { group: GROUP, version: VERSION, plural: 'mappings', namespace: write.ref.namespace, name: write.ref.name, body: mappingStatusApply(write), fieldManager: LEADER_FIELD_MANAGER, force: true },
-        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+        { group: GROUP, version: VERSION, plural: 'mappings', namespace: write.ref.namespace, name: write.ref.name, body: mappingStatusPatch(write), fieldManager: LEADER_FIELD_MANAGER },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       ),
     );
   }
@@ -89,8 +86,8 @@ export class KubeStatusWriter implements StatusWriter {
   async writePoolStatus(write: PoolWrite): Promise<StatusOutcome> {
     return this.apply(`AddressPool ${write.name}`, () =>
       this.api.patchClusterCustomObjectStatus(
-        { group: GROUP, version: VERSION, plural: 'addresspools', name: write.name, body: poolStatusApply(write), fieldManager: LEADER_FIELD_MANAGER, force: true },
-        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+        { group: GROUP, version: VERSION, plural: 'addresspools', name: write.name, body: poolStatusPatch(write), fieldManager: LEADER_FIELD_MANAGER },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       ),
     );
   }
@@ -104,8 +101,8 @@ export class KubeStatusWriter implements StatusWriter {
       await call();
       return 'written';
     } catch (err: unknown) {
-      // 404: deleted meanwhile. 409 on an apply with force: the uid no longer matches (recreated).
-      if (err instanceof ApiException && (err.code === 404 || err.code === 409)) return 'gone';
+      // 404: deleted meanwhile.
+      if (err instanceof ApiException && err.code === 404) return 'gone';
       throw new Error(`status apply of ${what} failed`, { cause: err });
     }
   }
