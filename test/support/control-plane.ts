@@ -3,22 +3,23 @@
 // Guarantees: every child runs in its own process group and logs to a file in `dir`; stop(), process
 // exit/SIGINT/SIGTERM, and (through a detached guard process) the death of this process kill the
 // groups and remove `dir`. Does not: run controllers, a scheduler or kubelets (no EndpointSlices,
-// no namespace deletion, no garbage collection), nor build binaries (testenv-bin.ts does).
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+// no namespace deletion, no garbage collection), nor build binaries (testenv-bin.ts does). TLS,
+// flags, kubeconfig text and readiness checks are shared with the lab (src/lab/control-plane.ts).
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
+import { ExecaCommandRunner } from '../../src/dataplane/command-runner.js';
+import {
+  apiServerArgs as sharedApiServerArgs, etcdArgs, freePorts, httpGet as get, renderKubeconfig, writeCredentials,
+} from '../../src/lab/control-plane.js';
 import { testenvBinDir } from './testenv-bin.js';
 
-/** Allocation only: nothing ever connects to a ClusterIP here (STYLE.md, addresses in tests). */
-export const SERVICE_CLUSTER_IP_RANGE = '198.19.0.0/24';
+export { SERVICE_CLUSTER_IP_RANGE } from '../../src/lab/control-plane.js';
 export const ADMIN_USER = 'smartnat-test-admin';
 
 export interface ControlPlaneOptions {
@@ -135,8 +136,9 @@ class LocalControlPlane implements ControlPlane {
     live.add(this);
     installExitHooks();
     this.guard = startGuard(this.dir);
-    writeCredentials(this.dir, this.token, ADMIN_USER);
-    writeFileSync(this.kubeconfigPath, renderKubeconfig(this.server, readFileSync(this.caPath), this.token), { mode: 0o600 });
+    await writeCredentials(new ExecaCommandRunner(), this.dir, { users: [{ token: this.token, name: ADMIN_USER, groups: ['system:masters'] }] });
+    const kubeconfig = renderKubeconfig({ server: this.server, caPem: readFileSync(this.caPath), token: this.token, user: ADMIN_USER });
+    writeFileSync(this.kubeconfigPath, kubeconfig, { mode: 0o600 });
     await this.startEtcd();
     await this.startApiServer();
   }
@@ -147,14 +149,7 @@ class LocalControlPlane implements ControlPlane {
 
   async startEtcd(): Promise<void> {
     if (livePid(this.etcd) !== undefined) throw new Error('etcd is already running');
-    const { dir, ports } = this.settings;
-    const peer = `http://127.0.0.1:${ports.etcdPeer}`;
-    this.etcd = this.launch('etcd', [
-      '--name=default', `--data-dir=${join(dir, 'etcd')}`,
-      `--listen-client-urls=${this.etcdUrl}`, `--advertise-client-urls=${this.etcdUrl}`,
-      `--listen-peer-urls=${peer}`, `--initial-advertise-peer-urls=${peer}`,
-      `--initial-cluster=default=${peer}`, '--unsafe-no-fsync=true', '--log-level=warn',
-    ]);
+    this.etcd = this.launch('etcd', etcdArgs(this.settings.dir, this.settings.ports));
     await this.waitUntil('etcd /health', this.etcd, 'etcd.log', async () => {
       const res = await get(`${this.etcdUrl}/health`);
       return res.status === 200 && (JSON.parse(res.body) as { health?: unknown }).health === 'true';
@@ -271,71 +266,8 @@ class LocalControlPlane implements ControlPlane {
   }
 }
 
-function apiServerArgs(s: Settings, etcdUrl: string): string[] {
-  const { dir, ports } = s;
-  return [
-    `--etcd-servers=${etcdUrl}`,
-    '--bind-address=127.0.0.1', `--secure-port=${ports.apiServer}`,
-    '--advertise-address=127.0.0.1', '--endpoint-reconciler-type=none',
-    `--tls-cert-file=${join(dir, 'apiserver.crt')}`, `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
-    `--cert-dir=${join(dir, 'pki')}`,
-    `--token-auth-file=${join(dir, 'tokens.csv')}`,
-    '--authorization-mode=RBAC',
-    `--service-account-issuer=https://127.0.0.1:${ports.apiServer}`,
-    `--service-account-key-file=${join(dir, 'sa.key')}`,
-    `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
-    `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
-    '--allow-privileged=true',
-    '--disable-admission-plugins=ServiceAccount',
-    '--profiling=false', '--v=1',
-    ...s.extraApiServerArgs,
-  ];
-}
-
-const OPENSSL_CONFIG = `[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = smartnat-testenv
-[ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign,digitalSignature
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature,keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-`;
-
-/** CA, serving certificate, service-account key and the static token file, all in dir. */
-function writeCredentials(dir: string, token: string, user: string): void {
-  writeFileSync(join(dir, 'openssl.cnf'), OPENSSL_CONFIG);
-  const openssl = (...args: string[]): void => {
-    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  };
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl('req', '-x509', '-config', 'openssl.cnf', '-extensions', 'ca', ...ec, '-days', '7',
-    '-subj', '/CN=smartnat-testenv-ca', '-keyout', 'ca.key', '-out', 'ca.crt');
-  openssl('req', '-new', '-config', 'openssl.cnf', ...ec, '-subj', '/CN=localhost',
-    '-keyout', 'apiserver.key', '-out', 'apiserver.csr');
-  openssl('x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', '2',
-    '-days', '7', '-extfile', 'openssl.cnf', '-extensions', 'server', '-out', 'apiserver.crt');
-  openssl('genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa.key');
-  writeFileSync(join(dir, 'tokens.csv'), `${token},${user},${user},"system:masters"\n`, { mode: 0o600 });
-}
-
-function renderKubeconfig(server: string, caPem: Buffer, token: string): string {
-  return stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'smartnat-testenv', cluster: { server, 'certificate-authority-data': caPem.toString('base64') } }],
-    users: [{ name: ADMIN_USER, user: { token } }],
-    contexts: [{ name: 'smartnat-testenv', context: { cluster: 'smartnat-testenv', user: ADMIN_USER, namespace: 'default' } }],
-    'current-context': 'smartnat-testenv',
-  }, { lineWidth: 0 });
+function apiServerArgs(s: Settings, _etcdUrl: string): string[] {
+  return sharedApiServerArgs(s.dir, s.ports, s.extraApiServerArgs);
 }
 
 function startGuard(dir: string): ChildProcess {
@@ -386,38 +318,6 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
     process.kill(-pgid, signal);
   } catch {
     // the group is gone already
-  }
-}
-
-/** One GET without connection reuse (nothing may keep the event loop alive). */
-function get(url: string, auth: { ca?: Buffer; token?: string } = {}): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const headers = auth.token === undefined ? {} : { Authorization: `Bearer ${auth.token}` };
-    const options = { headers, timeout: 5_000, agent: false as const, ...(auth.ca ? { ca: auth.ca } : {}) };
-    const request = url.startsWith('https:') ? httpsRequest : httpRequest;
-    const req = request(url, options, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** n distinct free loopback ports: all are held open together, so none is handed out twice. */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = Array.from({ length: n }, () => createServer());
-  try {
-    return await Promise.all(servers.map((server) => new Promise<number>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-    })));
-  } finally {
-    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
   }
 }
 
