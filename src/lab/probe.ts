@@ -39,6 +39,11 @@ export interface ProbeOptions {
   readonly request?: string;
   /** UDP only: send and do not wait for a reply (result "sent"). */
   readonly noWait?: boolean;
+  /**
+   * Start a try every intervalMs even while earlier ones are still waiting (the drills' fixed
+   * probe rate, DESIGN.md 4.1); outcomes come back sorted by start time.
+   */
+  readonly overlap?: boolean;
 }
 
 /** Runs the probe in `node` and returns one outcome per try. */
@@ -57,6 +62,7 @@ export async function probe(topo: Topology, node: string, o: ProbeOptions): Prom
     ...(o.durationMs !== undefined ? ['--duration', String(o.durationMs)] : []),
     ...(o.request !== undefined ? ['--request', o.request] : []),
     ...(o.noWait ? ['--no-wait'] : []),
+    ...(o.overlap ? ['--overlap'] : []),
   ];
   const tries = o.count ?? (o.durationMs === undefined ? 1 : 0);
   const budget = (o.durationMs ?? 0) + tries * (timeoutMs + (o.intervalMs ?? 0)) + timeoutMs + 15_000;
@@ -64,7 +70,8 @@ export async function probe(topo: Topology, node: string, o: ProbeOptions): Prom
   return stdout
     .split('\n')
     .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as ProbeOutcome);
+    .map((line) => JSON.parse(line) as ProbeOutcome)
+    .sort((a, b) => a.seq - b.seq);
 }
 
 /** One try; see probe(). */
@@ -78,7 +85,8 @@ export async function probeOnce(topo: Topology, node: string, o: Omit<ProbeOptio
  * The longest time without a successful try in a probe loop: from the start of the last success
  * before a run of failures to the start of the first success after it (or to the end of the loop).
  */
-export function longestGapMs(outcomes: readonly ProbeOutcome[]): number {
+export function longestGapMs(unsorted: readonly ProbeOutcome[]): number {
+  const outcomes = [...unsorted].sort((a, b) => a.t - b.t);
   if (!outcomes.length) return 0;
   let gap = 0;
   let lastOk: number | undefined = outcomes[0]!.t;

@@ -98,15 +98,16 @@ process.on('SIGTERM', () => process.exit(0));
 const PROBE_SOURCE = String.raw`// SmartNat lab probe (generated; see src/lab/scripts.ts). One JSON line per try on stdout:
 // {seq, t (epoch ms), ms, result: ok|refused|timeout|error, connected, reply, bytes, error}.
 // Usage: node probe.mjs --proto tcp|udp --host H --port P [--source A] [--source-port P] [--timeout MS]
-//        [--count N] [--interval MS] [--duration MS] [--request TEXT] [--no-wait]
+//        [--count N] [--interval MS] [--duration MS] [--request TEXT] [--no-wait] [--overlap]
 import net from 'node:net';
 import dgram from 'node:dgram';
 
-const o = { proto: 'tcp', host: '', port: 0, source: undefined, sourcePort: 0, timeout: 1000, count: 0, interval: 0, duration: 0, request: 'hello', wait: true };
+const o = { proto: 'tcp', host: '', port: 0, source: undefined, sourcePort: 0, timeout: 1000, count: 0, interval: 0, duration: 0, request: 'hello', wait: true, overlap: false };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const k = argv[i];
   if (k === '--no-wait') { o.wait = false; continue; }
+  if (k === '--overlap') { o.overlap = true; continue; }
   const v = argv[++i];
   if (v === undefined) { console.error('missing value for ' + k); process.exit(2); }
   if (k === '--proto') o.proto = v;
@@ -189,14 +190,24 @@ function udpOnce(seq) {
 
 const once = o.proto === 'udp' ? udpOnce : tcpOnce;
 const start = now();
+const inFlight = new Set();
 for (let seq = 0; ; seq++) {
   if (o.count && seq >= o.count) break;
   if (o.duration && now() - start >= o.duration) break;
   const t = now();
-  out(await once(seq));
+  if (o.overlap) {
+    // A new try every interval whatever the earlier ones are doing (a drill's probe rate must not
+    // drop while the path is down); at most 200 outstanding.
+    while (inFlight.size >= 200) await Promise.race(inFlight);
+    const p = once(seq).then(out).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  } else {
+    out(await once(seq));
+  }
   const rest = o.interval - (now() - t);
   if (rest > 0) await new Promise((r) => setTimeout(r, rest));
 }
+await Promise.all(inFlight);
 `;
 
 const GUARD_SOURCE = String.raw`// SmartNat lab guard (generated; see src/lab/scripts.ts). Watches the process that built a lab;

@@ -118,6 +118,23 @@ describe('standard lab, plainly routed (no NAT)', () => {
     expect(await probeOnce(topo, 'c1', { proto: 'tcp', host: B1, port: 8080 })).toMatchObject({ result: 'ok' });
   });
 
+  it('an overlapping probe loop keeps its rate while the path is down (100 tries/s, 200 ms timeout)', async () => {
+    const loop = probe(topo, 'c1', { proto: 'tcp', host: B1, port: 8080, timeoutMs: 200, intervalMs: 10, durationMs: 1500, overlap: true });
+    await new Promise((r) => setTimeout(r, 500));
+    await setLinkState(topo, 'b1', 'eth0', 'down');
+    await new Promise((r) => setTimeout(r, 400));
+    await setLinkState(topo, 'b1', 'eth0', 'up');
+    const outcomes = await loop;
+    const counts = countResults(outcomes);
+    // ~150 tries whatever happened to the path; a sequential loop would manage far fewer while timing out.
+    expect(outcomes.length).toBeGreaterThan(100);
+    expect(outcomes.map((o) => o.seq)).toEqual(outcomes.map((_, i) => i));
+    expect(counts.timeout ?? 0).toBeGreaterThan(10);
+    const gap = longestGapMs(outcomes);
+    expect(gap).toBeGreaterThan(300);
+    expect(gap).toBeLessThan(1200);
+  });
+
   it('a 1280-byte link on the client path still carries a 100 KB reply', async () => {
     await setMtu(topo, 'c1', 'eth0', 1280);
     await setMtu(topo, 'r1', 'toc1', 1280);
