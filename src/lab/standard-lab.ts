@@ -1,6 +1,11 @@
 // The lab's standard shape (DESIGN.md 4.1) as a TopologySpec plus a plan of who has which address:
 // two uplink segments behind routers r1/r2, one internal segment with agents and backends, one
 // client behind each router. Pure: it only describes; topology.ts builds it.
+//
+//   const { spec, plan } = planStandardLab({ agents: 3, backends: [{ name: 'b1', tcpPorts: [8080] }] });
+//   const lab = await buildTopology(spec);            // dies with this process unless persistent
+//   await probeOnce(lab, 'c1', { proto: 'tcp', host: plan.backends[0]!.address, port: 8080 });
+//   await lab.teardown();                             // idempotent; reports leftovers
 import type { NodeSpec, SegmentSpec, LinkSpec, TopologySpec, InterfaceEnd } from './topology-spec.js';
 
 export interface StandardLabOptions {
