@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { createServer, connect, type Server } from 'node:net';
 import { startBridge, renderSocatAddresses } from './bridge.js';
 import { join } from 'node:path';
-import { buildTopology, listLabNamespaces, sweepStaleLabs, teardownLab, type Topology } from './topology.js';
+import { buildTopology, labStatus, listLabNamespaces, sweepStaleLabs, teardownLab, type Topology } from './topology.js';
 import { planStandardLab, type StandardLabPlan } from './standard-lab.js';
 import { probe, probeOnce, longestGapMs, countResults } from './probe.js';
 import { setMtu, setLinkState, setSysctls, readSysctl, linkInfo } from './link-control.js';
@@ -272,6 +272,10 @@ describe('teardown', () => {
   }, 60_000);
 
   it('removes every namespace and process, and is idempotent', async () => {
+    const before = await labStatus(topo.name);
+    expect(before).toMatchObject({ recorded: true, ownerPid: process.pid });
+    expect([...before.namespaces].sort()).toEqual(topo.namespaces().sort());
+    expect(before.processes.map((p) => [p.label, p.running])).toEqual([['echo', true], ['echo', true], ['guard', true]]);
     const pids = topo.processes;
     expect(pids.length).toBe(2);
     for (const p of pids) expect(await isRunning(p)).toBe(true);
@@ -284,6 +288,7 @@ describe('teardown', () => {
     expect(await isRunning(topo.guard!)).toBe(false);
     expect(await listLabNamespaces(topo.name)).toEqual([]);
     for (const p of pids) expect(await isRunning(p)).toBe(false);
+    expect(await labStatus(topo.name)).toEqual({ name: topo.name, recorded: false, namespaces: [], processes: [] });
     const again = await teardownLab(topo.name);
     expect(again).toEqual({ namespacesDeleted: [], processesStopped: [], leftoverNamespaces: [], leftoverProcesses: [] });
   }, 60_000);

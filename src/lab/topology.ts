@@ -310,6 +310,38 @@ export async function teardownLab(
   return { namespacesDeleted: namespaces, processesStopped: [...new Set(stopped)], leftoverNamespaces, leftoverProcesses };
 }
 
+export interface LabStatus {
+  readonly name: string;
+  /** Whether the lab's directory (its record) exists. */
+  readonly recorded: boolean;
+  /** The process the lab dies with; 0 for a persistent lab, undefined without a record. */
+  readonly ownerPid?: number;
+  readonly namespaces: readonly string[];
+  readonly processes: readonly { readonly label: string; readonly pid: number; readonly netns: string; readonly running: boolean }[];
+}
+
+/** What is left of a lab, from its record and the kernel (for `smartnat lab status`). */
+export async function labStatus(name: string, o: { runner?: CommandRunner; stateRoot?: string } = {}): Promise<LabStatus> {
+  if (!NAME.test(name)) throw new Error(`lab name ${JSON.stringify(name)} must match ${NAME.source}`);
+  const dir = join(o.stateRoot ?? defaultStateRoot(), name);
+  let owner: { pid?: number } | undefined;
+  try {
+    owner = JSON.parse(await readFile(join(dir, OWNER_FILE), 'utf8')) as { pid?: number };
+  } catch {
+    owner = undefined;
+  }
+  const processes = await Promise.all(
+    (await recordedProcesses(dir)).map(async (p) => ({ label: p.label, pid: p.pid, netns: p.netns, running: await isRunning(p) })),
+  );
+  return {
+    name,
+    recorded: owner !== undefined,
+    ...(owner?.pid !== undefined ? { ownerPid: owner.pid } : {}),
+    namespaces: await listLabNamespaces(name, o.runner),
+    processes,
+  };
+}
+
 async function recordedProcesses(dir: string): Promise<BackgroundProcess[]> {
   try {
     const owner = JSON.parse(await readFile(join(dir, OWNER_FILE), 'utf8')) as { processes?: BackgroundProcess[]; guard?: BackgroundProcess };
