@@ -36,7 +36,7 @@ import { planDataPlane } from '../plan/plan-dataplane.js';
 import { ANNOTATION_INTERFACES, encodeInterfaces, type LocalFacts } from './facts.js';
 import { decideTrack, planKeepalivedInstances } from './keepalived-plan.js';
 import type { AgentMetrics } from './metrics.js';
-import type { ClusterSource, DataPlanePort, KeepalivedWiring, LeaderDutiesHook, LeaseFeed } from './ports.js';
+import type { ClusterSource, DataPlanePort, KeepalivedWiring, LeaderDutiesHook, LeaderElectorPort, LeaseFeed } from './ports.js';
 import { computeReports } from './report.js';
 import { parseCluster, snapshotOf, type ParsedCluster } from './snapshot.js';
 import { readAgentState, writeAgentState, type AgentState } from './state-file.js';
@@ -66,7 +66,8 @@ export interface AgentOptions {
   readonly fullResyncMs?: number;
   /** /healthz fails when no sync finished for this long. Default 10 x heartbeat. */
   readonly livenessWindowMs?: number;
-  readonly leader?: { readonly isLeader: () => boolean; readonly duties: LeaderDutiesHook };
+  /** Leader election and duties; the agent starts and stops the elector with itself. */
+  readonly leader?: { readonly elector: LeaderElectorPort; readonly duties: LeaderDutiesHook };
 }
 
 export interface AgentHealth {
@@ -137,6 +138,7 @@ export class Agent {
     await this.o.cluster.start();
     await this.feed.start();
     this.runner.start();
+    this.o.leader?.elector.start();
   }
 
   /** Waits for a sync that starts now to finish (tests). */
@@ -213,9 +215,7 @@ export class Agent {
     if (dp.retryAt !== undefined) wake.push(dp.retryAt);
     await this.timed('keepalived', async () => this.keepalivedPhase(held));
     await this.timed('report', async () => this.reportPhase());
-    if (this.o.leader?.isLeader() === true && this.viewSettled && this.clusterSettled) {
-      await this.timed('leader', async () => this.o.leader?.duties.run());
-    }
+    await this.timed('leader', async () => this.leaderPhase());
     await this.saveState(held);
     const now = this.o.clock.now();
     for (const [address, until] of this.releasing) {
@@ -489,6 +489,20 @@ export class Agent {
     }
   }
 
+  // (e) leader duties -------------------------------------------------------------------
+
+  /** Only over complete caches: a pass over a partial view would delete leases it does not see. */
+  private async leaderPhase(): Promise<void> {
+    const leader = this.o.leader;
+    if (leader === undefined || !leader.elector.isLeader || this.view.blind || !this.viewSettled || !this.o.cluster.synced) return;
+    try {
+      await leader.duties.run();
+    } catch (err: unknown) {
+      this.o.log.warn({ component: 'leader', err }, 'leader pass failed');
+      this.trigger('leaderRetry');
+    }
+  }
+
   // ---- leaving -------------------------------------------------------------------------
 
   /**
@@ -497,6 +511,7 @@ export class Agent {
    */
   async shutdown(opts: { graceMs?: number } = {}): Promise<{ handedOff: string[] }> {
     this.stopping = true;
+    await this.o.leader?.elector.stop({ release: true });
     await this.runner.stop();
     const handedOff: string[] = [];
     if (this.renewer !== undefined) {
@@ -536,6 +551,7 @@ export class Agent {
   /** A crash as far as the cluster can tell: stop renewing and watching, write nothing. */
   async kill(): Promise<void> {
     this.stopping = true;
+    await this.o.leader?.elector.stop({ release: false });
     await this.runner.stop();
     await this.stopEverything();
   }

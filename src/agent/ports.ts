@@ -45,7 +45,15 @@ export interface LeaseFeed {
   stop(): Promise<void>;
 }
 
-/** The leader's cluster-wide duties, run from the reconcile loop while this agent leads. */
+/** The elector of `smartnat-leader` (src/cluster/leader-elector.ts). */
+export interface LeaderElectorPort {
+  readonly isLeader: boolean;
+  start(): void;
+  stop(opts?: { release: boolean }): Promise<void>;
+}
+
+/** The leader's cluster-wide duties, run from the reconcile loop while this agent leads
+ * (leaderDutiesHook() in src/agent/leader-duties.ts adapts LeaderDuties to it). */
 export interface LeaderDutiesHook {
   run(): Promise<void>;
 }
