@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { register as registerCleanup } from './cleanup.js';
 import { register as registerRender } from './render.js';
 import { register as registerStatus } from './status.js';
+import { register as registerWatchdog } from './watchdog.js';
 
 export interface CliIo {
   readonly env: NodeJS.ProcessEnv;
@@ -13,7 +14,7 @@ export interface CliIo {
 
 type Register = (program: Command, io: CliIo) => void;
 
-const registrars: Register[] = [registerRender, registerCleanup, registerStatus];
+const registrars: Register[] = [registerRender, registerCleanup, registerStatus, registerWatchdog];
 
 export function registerCommands(program: Command, io: CliIo): void {
   for (const register of registrars) register(program, io);
