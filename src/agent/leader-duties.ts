@@ -17,17 +17,15 @@
 // Guarantees: one failing write never stops the others (all are attempted, failures reported);
 // a Mapping's Accepted/Refused Event is recorded only after its status write succeeded, so the
 // stored status is the record of which transitions were announced. Does not elect (leader-elector).
-import type { AddressPool } from '../api/types.js';
 import type { Clock } from '../cluster/clock.js';
 import type { EventRecorder } from '../cluster/events.js';
 import { createAddressLease } from '../cluster/lease-protocol.js';
 import type { LeaseStore } from '../cluster/lease-store.js';
 import type { StatusWriter } from '../cluster/status-writer.js';
 import type { Logger } from '../log/logger.js';
-import type { ServiceInfo } from '../model/snapshot.js';
-import type { AgentLiveness, LeaderEvent, LeaderMappingEntry, LeaderPlan } from '../plan/leader-input.js';
+import type { LeaderEvent, LeaderInput, LeaderPlan } from '../plan/leader-input.js';
 import { planLeaderDuties } from '../plan/leader-plan.js';
-import { ANNOTATION_INTERFACE, ANNOTATION_POOL, ANNOTATION_VRID, type LeaseRecord } from '../plan/lease-names.js';
+import { ANNOTATION_INTERFACE, ANNOTATION_POOL, ANNOTATION_VRID } from '../plan/lease-names.js';
 import { DEFAULT_LEASE_SETTINGS, type LeaseSettings } from '../plan/lease-settings.js';
 
 export interface LeaderDutiesOptions {
@@ -42,13 +40,8 @@ export interface LeaderDutiesOptions {
   readonly settings?: LeaseSettings;
 }
 
-export interface LeaderDutiesInput {
-  readonly mappings: readonly LeaderMappingEntry[];
-  readonly pools: readonly AddressPool[];
-  readonly services: readonly ServiceInfo[];
-  readonly addressLeases: readonly LeaseRecord[];
-  readonly agents: readonly AgentLiveness[];
-}
+/** The planner's input without `now`: the wall time is taken from the clock at each pass. */
+export type LeaderDutiesInput = Omit<LeaderInput, 'now'>;
 
 export type LeaderOperation = 'finalizer' | 'leaseDelete' | 'leaseCreate' | 'leaseAnnotate' | 'mappingStatus' | 'poolStatus' | 'event';
 
