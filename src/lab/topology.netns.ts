@@ -222,6 +222,12 @@ describe('management segment and host bridges (no link to the host)', () => {
 });
 
 describe('teardown', () => {
+  it('refuses to build over a live lab of the same name, and leaves that lab alone', async () => {
+    await expect(buildTopology(planStandardLab().spec, { name: topo.name })).rejects.toThrow(/already exists/);
+    expect((await listLabNamespaces(topo.name)).sort()).toEqual(topo.namespaces().sort());
+    expect(await probeOnce(topo, 'c1', { proto: 'tcp', host: B1, port: 8080 })).toMatchObject({ result: 'ok' });
+  });
+
   it('a build that fails halfway removes what it made', async () => {
     const lab = planStandardLab();
     // A gateway no interface can reach: route creation fails after the namespaces exist.

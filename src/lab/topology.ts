@@ -16,7 +16,7 @@ import { startBackground, stopBackground, isRunning, type BackgroundProcess } fr
 export interface BuildOptions {
   /** Unique lab name, the prefix of every namespace ([a-z][a-z0-9]{1,9}); random "snl…" when absent. */
   readonly name?: string;
-  /** Runner on the host (default: ExecaCommandRunner()). Namespaced runners are derived from it only when it is the default. */
+  /** Runner for commands on the host (default ExecaCommandRunner()); commands inside a node always use ExecaCommandRunner(namespace). */
   readonly runner?: CommandRunner;
   /** Directory holding one directory per lab (default: $TMPDIR/smartnat-lab). */
   readonly stateRoot?: string;
@@ -175,6 +175,9 @@ export async function buildTopology(spec: TopologySpec, options: BuildOptions = 
   if (!NAME.test(name)) throw new Error(`lab name ${JSON.stringify(name)} must match ${NAME.source}`);
   const host = options.runner ?? new ExecaCommandRunner();
   const dir = join(options.stateRoot ?? defaultStateRoot(), name);
+  // Never build over a lab of the same name: a failed build tears down everything with the prefix.
+  const existing = await listLabNamespaces(name, host);
+  if (existing.length) throw new Error(`lab ${name} already exists (${existing.length} namespaces); tear it down first`);
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const scripts = await writeLabScripts(dir);
   const topo = new Topology(name, spec, dir, host, scripts, options.persistent ? undefined : (options.ownerPid ?? process.pid));
