@@ -368,4 +368,18 @@ describe('status writer', () => {
     await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: 'mappings', namespace: ns, name: 'm' });
     expect(await writer.writeMappingStatus({ ref, uid, status: { invalid: 'x', observedGeneration: 1, conditions: [], claims: [] } })).toBe('gone');
   }, 30_000);
+
+  it('a finalizer removal computed from an outdated read (index or uid) changes nothing', async () => {
+    const [ns] = (await World.make([], 1)).namespaces as [string];
+    await createMapping(ns, 'kept', { addresses: ['203.0.113.61'], ports: [80], finalizers: ['example.com/other', LEGACY_FINALIZER] });
+    const uid = (await getMapping(ns, 'kept')).metadata.uid;
+    const writer = new KubeStatusWriter(kc);
+    const ref = { namespace: ns, name: 'kept' };
+    expect(await writer.removeLegacyFinalizer({ ref, uid, index: 0 })).toBe('stale');
+    expect(await writer.removeLegacyFinalizer({ ref, uid: '00000000-0000-0000-0000-000000000000', index: 1 })).toBe('stale');
+    expect((await getMapping(ns, 'kept')).metadata.finalizers).toEqual(['example.com/other', LEGACY_FINALIZER]);
+    expect(await writer.removeLegacyFinalizer({ ref, uid, index: 1 })).toBe('removed');
+    expect((await getMapping(ns, 'kept')).metadata.finalizers).toEqual(['example.com/other']);
+    await kubectl(['patch', '-n', ns, 'mapping', 'kept', '--type=json', '-p', '[{"op":"remove","path":"/metadata/finalizers"}]']);
+  }, 30_000);
 });
