@@ -1,7 +1,9 @@
 // Registers every subcommand on the commander program. Each subcommand lives in its own file and
 // exports `register(program, io)`; main.ts passes the process's environment and streams.
 import type { Command } from 'commander';
+import { register as registerAgent } from './agent.js';
 import { register as registerCleanup } from './cleanup.js';
+import { register as registerDrain } from './drain.js';
 import { register as registerRender } from './render.js';
 import { register as registerStatus } from './status.js';
 import { register as registerWatchdog } from './watchdog.js';
@@ -14,7 +16,7 @@ export interface CliIo {
 
 type Register = (program: Command, io: CliIo) => void;
 
-const registrars: Register[] = [registerRender, registerCleanup, registerStatus, registerWatchdog];
+const registrars: Register[] = [registerAgent, registerRender, registerCleanup, registerStatus, registerDrain, registerWatchdog];
 
 export function registerCommands(program: Command, io: CliIo): void {
   for (const register of registrars) register(program, io);
