@@ -212,7 +212,7 @@ await Promise.all(inFlight);
 
 const GUARD_SOURCE = String.raw`// SmartNat lab guard (generated; see src/lab/scripts.ts). Watches the process that built a lab;
 // when it dies without tearing the lab down (crash, SIGKILL, a test runner that never ran its
-// hooks), stops the lab's recorded processes and deletes every namespace "<name>-*", then exits.
+// hooks), stops the lab's recorded processes and deletes its recorded namespaces, then exits.
 // It has to run commands itself because it outlives the process that owns the CommandRunner;
 // it uses argument arrays only. SIGTERM (the owner's normal teardown) makes it exit quietly.
 // Usage: node lab-guard.mjs --name NAME --dir DIR --watch-pid PID
@@ -253,11 +253,14 @@ async function cleanUp() {
   const deadline = Date.now() + 2000;
   while (Date.now() < deadline && mine.some((p) => startTime(p.pid) === p.startTime)) await sleep(20);
   for (const p of mine) if (startTime(p.pid) === p.startTime) { try { process.kill(p.pid, 'SIGKILL'); } catch {} }
+  // Only the namespaces the lab recorded: a prefix alone could match someone else's.
+  let recorded = [];
+  try { recorded = JSON.parse(fs.readFileSync(path.join(o.dir, 'owner.json'), 'utf8')).namespaces || []; } catch {}
   let listed = '';
   try { listed = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }); } catch {}
   for (const line of listed.split('\n')) {
     const ns = line.split(' ')[0];
-    if (ns && ns.startsWith(o.name + '-')) { try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch {} }
+    if (ns && ns.startsWith(o.name + '-') && recorded.includes(ns)) { try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch {} }
   }
   fs.rmSync(o.dir, { recursive: true, force: true });
   console.log('guard: owner ' + o.watchPid + ' gone, lab ' + o.name + ' torn down');

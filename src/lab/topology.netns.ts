@@ -248,10 +248,13 @@ describe('teardown', () => {
       const tracked = [...orphan.processes, orphan.guard!];
       expect(await listLabNamespaces(orphan.name)).toHaveLength(10 - 1);
       expect(await probeOnce(orphan, 'c1', { proto: 'tcp', host: orphan.addresses('b1')[0]!, port: 8082 })).toMatchObject({ result: 'ok' });
+      const lookalike = `${orphan.name}-lookalike`;
+      await host.run('ip', ['netns', 'add', lookalike]);
       signal(owner.pid, 'SIGKILL');
       const deadline = performance.now() + 10_000;
-      while (performance.now() < deadline && (await listLabNamespaces(orphan.name)).length > 0) await new Promise((r) => setTimeout(r, 100));
-      expect(await listLabNamespaces(orphan.name)).toEqual([]);
+      while (performance.now() < deadline && (await listLabNamespaces(orphan.name)).length > 1) await new Promise((r) => setTimeout(r, 100));
+      expect(await listLabNamespaces(orphan.name)).toEqual([lookalike]);
+      await host.run('ip', ['netns', 'del', lookalike]);
       for (const p of tracked) {
         while (performance.now() < deadline && (await isRunning(p))) await new Promise((r) => setTimeout(r, 50));
         expect(await isRunning(p)).toBe(false);
@@ -282,6 +285,9 @@ describe('teardown', () => {
     expect(before).toMatchObject({ recorded: true, ownerPid: process.pid });
     expect([...before.namespaces].sort()).toEqual(topo.namespaces().sort());
     expect(before.processes.map((p) => [p.label, p.running])).toEqual([['echo', true], ['echo', true], ['guard', true]]);
+    // A namespace that merely shares the prefix is not the lab's: it must survive the teardown.
+    const lookalike = `${topo.name}-lookalike`;
+    await host.run('ip', ['netns', 'add', lookalike]);
     const pids = topo.processes;
     expect(pids.length).toBe(2);
     for (const p of pids) expect(await isRunning(p)).toBe(true);
@@ -292,6 +298,8 @@ describe('teardown', () => {
     expect(topo.guard).toBeDefined();
     expect([...report.processesStopped].sort()).toEqual([...pids.map((p) => p.pid), topo.guard!.pid].sort());
     expect(await isRunning(topo.guard!)).toBe(false);
+    expect(await listLabNamespaces(topo.name)).toEqual([lookalike]);
+    await host.run('ip', ['netns', 'del', lookalike]);
     expect(await listLabNamespaces(topo.name)).toEqual([]);
     for (const p of pids) expect(await isRunning(p)).toBe(false);
     expect(await labStatus(topo.name)).toEqual({ name: topo.name, recorded: false, namespaces: [], processes: [] });

@@ -129,7 +129,7 @@ export class Topology {
   /** Removes every process and namespace of this lab, then its guard; safe to call twice or after a failed build. */
   async teardown(): Promise<TeardownReport> {
     const processes = [...this.#processes, ...(this.#guard ? [this.#guard] : [])];
-    const report = await teardownLab(this.name, { runner: this.host, processes, dir: this.dir });
+    const report = await teardownLab(this.name, { runner: this.host, processes, namespaces: this.namespaces(), dir: this.dir });
     this.#tornDown = true;
     return report;
   }
@@ -285,16 +285,19 @@ export async function listLabNamespaces(name: string, runner: CommandRunner = ne
 
 /**
  * Tears down a lab by name: stops its processes (those given, plus those recorded in its
- * directory), deletes every namespace "<name>-*", removes its directory, and reports leftovers.
+ * directory), deletes its namespaces (those given, plus those recorded: never merely everything
+ * that shares the prefix, which a short name could share with someone else's), removes its
+ * directory, and reports leftovers.
  */
 export async function teardownLab(
   name: string,
-  o: { runner?: CommandRunner; processes?: readonly BackgroundProcess[]; dir?: string } = {},
+  o: { runner?: CommandRunner; processes?: readonly BackgroundProcess[]; namespaces?: readonly string[]; dir?: string } = {},
 ): Promise<TeardownReport> {
   if (!NAME.test(name)) throw new Error(`lab name ${JSON.stringify(name)} must match ${NAME.source}`);
   const runner = o.runner ?? new ExecaCommandRunner();
   const dir = o.dir ?? join(defaultStateRoot(), name);
-  const procs = [...(o.processes ?? []), ...(await recordedProcesses(dir))];
+  const record = await readRecord(dir);
+  const procs = [...(o.processes ?? []), ...record.processes];
   const stopped: number[] = [];
   for (const p of procs) {
     if (await isRunning(p)) {
@@ -302,11 +305,13 @@ export async function teardownLab(
       stopped.push(p.pid);
     }
   }
-  const namespaces = await listLabNamespaces(name, runner);
+  const ours = new Set([...(o.namespaces ?? []), ...record.namespaces].filter((ns) => ns.startsWith(`${name}-`)));
+  const present = async (): Promise<string[]> => (await listLabNamespaces(name, runner)).filter((ns) => ours.has(ns));
+  const namespaces = await present();
   for (const ns of namespaces) {
     await runner.run('ip', ['netns', 'del', ns], { okExitCodes: [0, 1] });
   }
-  const leftoverNamespaces = await listLabNamespaces(name, runner);
+  const leftoverNamespaces = await present();
   const leftoverProcesses: number[] = [];
   for (const p of procs) if (await isRunning(p)) leftoverProcesses.push(p.pid);
   if (!leftoverNamespaces.length && !leftoverProcesses.length) await rm(dir, { recursive: true, force: true });
@@ -327,31 +332,36 @@ export interface LabStatus {
 export async function labStatus(name: string, o: { runner?: CommandRunner; stateRoot?: string } = {}): Promise<LabStatus> {
   if (!NAME.test(name)) throw new Error(`lab name ${JSON.stringify(name)} must match ${NAME.source}`);
   const dir = join(o.stateRoot ?? defaultStateRoot(), name);
-  let owner: { pid?: number } | undefined;
-  try {
-    owner = JSON.parse(await readFile(join(dir, OWNER_FILE), 'utf8')) as { pid?: number };
-  } catch {
-    owner = undefined;
-  }
-  const processes = await Promise.all(
-    (await recordedProcesses(dir)).map(async (p) => ({ label: p.label, pid: p.pid, netns: p.netns, running: await isRunning(p) })),
-  );
+  const record = await readRecord(dir);
+  const processes = await Promise.all(record.processes.map(async (p) => ({ label: p.label, pid: p.pid, netns: p.netns, running: await isRunning(p) })));
+  const listed = new Set(await listLabNamespaces(name, o.runner));
   return {
     name,
-    recorded: owner !== undefined,
-    ...(owner?.pid !== undefined ? { ownerPid: owner.pid } : {}),
-    namespaces: await listLabNamespaces(name, o.runner),
+    recorded: record.found,
+    ...(record.pid !== undefined ? { ownerPid: record.pid } : {}),
+    namespaces: record.namespaces.filter((ns) => listed.has(ns)),
     processes,
   };
 }
 
-async function recordedProcesses(dir: string): Promise<BackgroundProcess[]> {
+interface LabRecord {
+  readonly found: boolean;
+  readonly pid?: number;
+  readonly namespaces: readonly string[];
+  /** The lab's processes, guard last. */
+  readonly processes: readonly BackgroundProcess[];
+}
+
+async function readRecord(dir: string): Promise<LabRecord> {
+  let raw: { pid?: unknown; namespaces?: unknown; processes?: unknown; guard?: unknown };
   try {
-    const owner = JSON.parse(await readFile(join(dir, OWNER_FILE), 'utf8')) as { processes?: BackgroundProcess[]; guard?: BackgroundProcess };
-    return [...(Array.isArray(owner.processes) ? owner.processes : []), ...(owner.guard ? [owner.guard] : [])];
+    raw = JSON.parse(await readFile(join(dir, OWNER_FILE), 'utf8')) as typeof raw;
   } catch {
-    return [];
+    return { found: false, namespaces: [], processes: [] };
   }
+  const namespaces = Array.isArray(raw.namespaces) ? raw.namespaces.filter((n): n is string => typeof n === 'string') : [];
+  const processes = [...(Array.isArray(raw.processes) ? (raw.processes as BackgroundProcess[]) : []), ...(raw.guard ? [raw.guard as BackgroundProcess] : [])];
+  return { found: true, ...(typeof raw.pid === 'number' ? { pid: raw.pid } : {}), namespaces, processes };
 }
 
 /** Tears down labs under the state root whose owning process has died (a crashed test run). */
@@ -365,12 +375,9 @@ export async function sweepStaleLabs(o: { stateRoot?: string; runner?: CommandRu
   }
   const swept: string[] = [];
   for (const name of names.filter((n) => NAME.test(n))) {
-    let ownerPid: number;
-    try {
-      ownerPid = Number((JSON.parse(await readFile(join(root, name, OWNER_FILE), 'utf8')) as { pid?: number }).pid);
-    } catch {
-      continue;
-    }
+    const record = await readRecord(join(root, name));
+    if (!record.found) continue;
+    const ownerPid = record.pid ?? 0;
     // pid 0 marks a persistent lab (`lab up`): only `lab down` removes it.
     if (!(ownerPid > 0) || ownerAlive(ownerPid)) continue;
     await teardownLab(name, { runner: o.runner, dir: join(root, name) });
