@@ -1,0 +1,577 @@
+// Owns: `smartnat lab up|down|status`: a real etcd + kube-apiserver, the standard topology with
+// three agents, a management link and API proxy per agent, the demo objects, and the agents. Every
+// process it starts is recorded (pid + start time) in one directory per lab, <root>/<name>.
+// Guarantees: `up` is idempotent (a healthy lab is left alone, a broken one is torn down and
+// rebuilt); `down` stops what was recorded, kills what runs in the lab's namespaces, deletes every
+// namespace and link carrying the name and removes the directory. Does not: touch anything else.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join, dirname, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { ExecaCommandRunner, type CommandRunner } from '../dataplane/command-runner.js';
+import { controlProxy, type ProxyStatePatch, type ProxyStatus } from './api-proxy.js';
+import { freePorts, httpGet, renderKubeconfig, startLabControlPlane, stopLabControlPlane, type LabControlPlane } from './control-plane.js';
+import { isRunning, readStartTime, signal, startBackground, stopBackground, type BackgroundProcess } from './processes.js';
+import { planStandardLab, type StandardLabPlan } from './standard-lab.js';
+import { buildTopology, labStatus as topologyStatus, listLabNamespaces, teardownLab } from './topology.js';
+import { PROBE_FILE } from './scripts.js';
+
+export const LAB_SCHEMA_VERSION = 1;
+export const DEFAULT_LAB_NAME = 'smartnat';
+/** tmpfs: a reboot clears it together with the namespaces it describes. */
+export const DEFAULT_LAB_ROOT = '/run/smartnat-lab';
+export const LEASE_NAMESPACE = 'smartnat-system';
+export const DEMO_NAMESPACE = 'demo';
+export const DEMO_PORT = 8080;
+const AGENT_COUNT = 3;
+const PROXY_PORT = 6443;
+const METRICS_PORT = 9100;
+const MANAGEMENT_PREFIX = '198.19.255';
+const NAME = /^[a-z][a-z0-9]{1,9}$/;
+const RECORD = 'lab.json';
+
+/** `smartnat lab status --json` (docs/lab-status.schema.json). */
+export interface LabDescriptor {
+  readonly schemaVersion: number;
+  readonly name: string;
+  readonly dir: string;
+  readonly kubeconfig: string;
+  readonly apiserver: { readonly url: string; readonly pid: number | null };
+  readonly leaseNamespace: string;
+  readonly agents: readonly { readonly name: string; readonly netns: string; readonly pid: number | null; readonly keepalivedPid: number | null; readonly metrics: string; readonly apiProxyControl: string }[];
+  readonly clients: readonly { readonly name: string; readonly netns: string; readonly address: string; readonly allowed: boolean }[];
+  readonly backends: readonly { readonly name: string; readonly netns: string; readonly address: string }[];
+  readonly pools: readonly { readonly name: string; readonly addresses: readonly string[] }[];
+  readonly mappings: readonly { readonly namespace: string; readonly name: string; readonly addresses: readonly string[]; readonly ports: readonly { readonly port: number; readonly protocol: 'tcp' | 'udp' }[] }[];
+}
+
+interface AgentRecord {
+  readonly name: string;
+  readonly netns: string;
+  /** Host end of the management veth ("<lab>-m<i>"); the agent's end is mgmt0. */
+  readonly hostLink: string;
+  readonly hostAddress: string;
+  readonly agentAddress: string;
+  readonly kubeconfig: string;
+  readonly stateDir: string;
+  readonly proxyControl: string;
+  proxy?: BackgroundProcess;
+  agent?: BackgroundProcess;
+}
+
+interface LabRecord {
+  readonly version: 1;
+  readonly name: string;
+  readonly dir: string;
+  readonly slot: number;
+  readonly mainJs: string;
+  readonly withAgents: boolean;
+  complete: boolean;
+  controlPlane?: LabControlPlane;
+  agents: AgentRecord[];
+}
+
+export interface LabOptions {
+  readonly name?: string;
+  /** Directory holding one directory per lab (default /run/smartnat-lab). */
+  readonly root?: string;
+  readonly runner?: CommandRunner;
+  /** Progress lines for a human (stderr). */
+  readonly log?: (line: string) => void;
+}
+
+export interface UpOptions extends LabOptions {
+  /** Directory with kube-apiserver, etcd, kubectl (else test/testenv/build.sh is run). */
+  readonly binDir?: string;
+  /** 'auto' (default): run the agents when this build has `smartnat agent`. */
+  readonly agents?: 'auto' | 'yes' | 'no';
+  /** The CLI entry point the agents and proxies run (default: dist/main.js of this checkout). */
+  readonly mainJs?: string;
+}
+
+export interface UpResult {
+  readonly descriptor: LabDescriptor;
+  /** 'created', 'unchanged' (already healthy) or 'rebuilt' (was broken). */
+  readonly action: 'created' | 'unchanged' | 'rebuilt';
+  readonly problems: readonly string[];
+  readonly warnings: readonly string[];
+}
+
+export interface DownReport {
+  readonly name: string;
+  readonly processesStopped: readonly number[];
+  readonly namespacesDeleted: readonly string[];
+  readonly leftoverNamespaces: readonly string[];
+  readonly leftoverProcesses: readonly number[];
+  readonly leftoverLinks: readonly string[];
+  readonly dirRemoved: boolean;
+}
+
+export class LabError extends Error {
+  override readonly name = 'LabError';
+}
+
+/** The pure part: who is where, which pools and which demo Mapping. */
+export function planLab(name: string): { plan: StandardLabPlan; spec: ReturnType<typeof planStandardLab>['spec']; pools: LabDescriptor['pools']; mapping: LabDescriptor['mappings'][number]; allowedSources: readonly string[] } {
+  const { spec, plan } = planStandardLab({ agents: AGENT_COUNT, backends: [{ name: 'b1', tcpPorts: [DEMO_PORT], udpPorts: [DEMO_PORT] }] });
+  void name;
+  const pools = [
+    { name: 'uplink1', addresses: plan.floating.uplink1 },
+    { name: 'uplink2', addresses: plan.floating.uplink2 },
+  ];
+  const mapping = {
+    namespace: DEMO_NAMESPACE,
+    name: 'echo',
+    addresses: [plan.floating.uplink1[0]!, plan.floating.uplink2[0]!],
+    ports: [{ port: DEMO_PORT, protocol: 'tcp' as const }, { port: DEMO_PORT, protocol: 'udp' as const }],
+  };
+  // c1 (behind r1) is allowed, c2 (behind r2) is not: its packets reach the Mapping's uplink-2
+  // address and must be dropped by the allow-list, not by routing.
+  const c1 = plan.clients.find((c) => c.name === 'c1')!;
+  const allowedSources = [`${c1.addresses[0]!.split('.').slice(0, 3).join('.')}.0/24`];
+  return { plan, spec, pools, mapping, allowedSources };
+}
+
+/** Management addresses of agent i (0-based) in a slot: a /30 per agent, 16 addresses per lab. */
+export function managementAddresses(slot: number, i: number): { host: string; agent: string } {
+  if (!Number.isInteger(slot) || slot < 0 || slot > 15 || i < 0 || i > 3) throw new RangeError(`bad management slot ${slot}/${i}`);
+  const base = slot * 16 + i * 4;
+  return { host: `${MANAGEMENT_PREFIX}.${base + 1}`, agent: `${MANAGEMENT_PREFIX}.${base + 2}` };
+}
+
+function checkName(name: string): void {
+  if (!NAME.test(name)) throw new LabError(`lab name ${JSON.stringify(name)} must match ${NAME.source}`);
+}
+
+export function requireRoot(): void {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new LabError('the lab needs root (network namespaces, iptables, keepalived): run it with sudo');
+  }
+}
+
+async function readRecord(dir: string): Promise<LabRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(join(dir, RECORD), 'utf8')) as LabRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeRecord(rec: LabRecord): Promise<void> {
+  const tmp = join(rec.dir, `${RECORD}.tmp`);
+  await writeFile(tmp, JSON.stringify(rec, null, 2));
+  await rename(tmp, join(rec.dir, RECORD));
+}
+
+/** The checkout this module runs from (holds test/testenv/build.sh). */
+export function findRepoRoot(from: string = dirname(fileURLToPath(import.meta.url))): string {
+  for (let dir = resolve(from); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'test', 'testenv', 'build.sh')) && existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new LabError(`no SmartNat checkout (test/testenv/build.sh) at or above ${from}`);
+  }
+}
+
+async function ensureBinaries(runner: CommandRunner, repo: string, given: string | undefined, log: (l: string) => void): Promise<string> {
+  const need = ['kube-apiserver', 'etcd', 'kubectl'];
+  if (given !== undefined) {
+    for (const b of need) if (!existsSync(join(given, b))) throw new LabError(`${given} has no ${b}`);
+    return given;
+  }
+  log('lab: finding kube-apiserver, etcd and kubectl (test/testenv/build.sh; a cold build needs Go and takes many minutes)');
+  let out: string;
+  try {
+    out = (await runner.run('bash', [join(repo, 'test', 'testenv', 'build.sh')], { timeoutMs: 90 * 60_000 })).stdout;
+  } catch (err: unknown) {
+    const hasGo = await runner.run('go', ['version']).then(() => true, () => false);
+    const hint = hasGo ? '' : ' Go is not installed: install Go (https://go.dev/dl/) or set KUBEBUILDER_ASSETS to a directory with kube-apiserver and etcd.';
+    throw new LabError(`building the control-plane binaries failed.${hint}`, { cause: err });
+  }
+  const dir = out.trim().split('\n').pop()?.trim() ?? '';
+  for (const b of need) if (!existsSync(join(dir, b))) throw new LabError(`build.sh answered ${JSON.stringify(dir)}, which has no ${b}`);
+  return dir;
+}
+
+async function hasAgentCommand(runner: CommandRunner, mainJs: string): Promise<boolean> {
+  try {
+    await runner.run(process.execPath, [mainJs, 'agent', '--help'], { timeoutMs: 30_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function usedSlots(runner: CommandRunner, root: string, self: string): Promise<Set<number>> {
+  const used = new Set<number>();
+  const { stdout } = await runner.run('ip', ['-j', '-4', 'addr', 'show']);
+  for (const link of JSON.parse(stdout) as { addr_info?: { local?: string }[] }[]) {
+    for (const a of link.addr_info ?? []) {
+      if (a.local?.startsWith(`${MANAGEMENT_PREFIX}.`)) used.add(Math.floor(Number(a.local.split('.')[3]) / 16));
+    }
+  }
+  for (const other of await readdir(root).catch(() => [] as string[])) {
+    if (other === self) continue;
+    const rec = await readRecord(join(root, other));
+    if (rec) used.add(rec.slot);
+  }
+  return used;
+}
+
+function randomToken(): string {
+  return randomBytes(24).toString('hex');
+}
+
+async function kubectl(runner: CommandRunner, binDir: string, kubeconfig: string, args: readonly string[], input?: string): Promise<string> {
+  const r = await runner.run(join(binDir, 'kubectl'), ['--kubeconfig', kubeconfig, ...args], { timeoutMs: 120_000, ...(input !== undefined ? { input } : {}) });
+  return r.stdout;
+}
+
+/** The demo objects as one YAML stream (namespaces, Service, EndpointSlice, AddressPools, Mapping). */
+export function renderDemoObjects(name: string): string {
+  const { plan, pools, mapping, allowedSources } = planLab(name);
+  const backend = plan.backends[0]!;
+  const docs: unknown[] = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: LEASE_NAMESPACE } },
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: DEMO_NAMESPACE } },
+    {
+      apiVersion: 'v1', kind: 'Service', metadata: { name: 'echo', namespace: DEMO_NAMESPACE },
+      spec: { ports: [{ name: 'tcp', port: DEMO_PORT, protocol: 'TCP', targetPort: DEMO_PORT }, { name: 'udp', port: DEMO_PORT, protocol: 'UDP', targetPort: DEMO_PORT }] },
+    },
+    {
+      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+      metadata: { name: 'echo-lab', namespace: DEMO_NAMESPACE, labels: { 'kubernetes.io/service-name': 'echo', 'endpointslice.kubernetes.io/managed-by': 'smartnat-lab' } },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: [backend.address], conditions: { ready: true }, hostname: backend.name }],
+      ports: [{ name: 'tcp', port: DEMO_PORT, protocol: 'TCP' }, { name: 'udp', port: DEMO_PORT, protocol: 'UDP' }],
+    },
+    ...pools.map((p, i) => ({
+      apiVersion: 'smartnat.aureacentral.com/v1alpha1', kind: 'AddressPool', metadata: { name: p.name },
+      spec: { addresses: [`${p.addresses[0]}-${p.addresses[p.addresses.length - 1]}`], interface: i === 0 ? 'ext0' : 'ext1' },
+    })),
+    {
+      apiVersion: 'smartnat.aureacentral.com/v1alpha1', kind: 'Mapping', metadata: { name: mapping.name, namespace: mapping.namespace },
+      spec: { addresses: mapping.addresses, allowedSources, serviceName: 'echo', ports: mapping.ports.map((p) => ({ port: p.port, protocol: p.protocol })) },
+    },
+  ];
+  return docs.map((d) => `---\n${stringify(d, { lineWidth: 0 })}`).join('');
+}
+
+/** Reads a lab's record and the kernel into the status descriptor; undefined when there is no lab. */
+export async function describeLab(o: LabOptions = {}): Promise<LabDescriptor | undefined> {
+  const name = o.name ?? DEFAULT_LAB_NAME;
+  checkName(name);
+  const dir = join(o.root ?? DEFAULT_LAB_ROOT, name);
+  const rec = await readRecord(dir);
+  if (!rec) return undefined;
+  return descriptorOf(rec);
+}
+
+async function livePid(p: BackgroundProcess | undefined): Promise<number | null> {
+  return p !== undefined && (await isRunning(p)) ? p.pid : null;
+}
+
+/** The keepalived the agent started: a child of the agent's process named keepalived. */
+async function keepalivedChild(agentPid: number | null): Promise<number | null> {
+  if (agentPid === null) return null;
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const open = stat.indexOf('(');
+    const close = stat.lastIndexOf(')');
+    if (open < 0 || close < 0) continue;
+    const comm = stat.slice(open + 1, close);
+    const fields = stat.slice(close + 2).split(' ');
+    if (comm === 'keepalived' && Number(fields[1]) === agentPid && fields[0] !== 'Z') return Number(entry);
+  }
+  return null;
+}
+
+async function descriptorOf(rec: LabRecord): Promise<LabDescriptor> {
+  const { plan, pools, mapping, allowedSources } = planLab(rec.name);
+  const cp = rec.controlPlane;
+  const agents = await Promise.all(rec.agents.map(async (a) => {
+    const pid = await livePid(a.agent);
+    return { name: a.name, netns: a.netns, pid, keepalivedPid: await keepalivedChild(pid), metrics: `http://${a.agentAddress}:${METRICS_PORT}/metrics`, apiProxyControl: a.proxyControl };
+  }));
+  const allowedNet = allowedSources[0]!.split('.').slice(0, 3).join('.');
+  return {
+    schemaVersion: LAB_SCHEMA_VERSION,
+    name: rec.name,
+    dir: rec.dir,
+    kubeconfig: join(rec.dir, 'kubeconfig'),
+    apiserver: { url: cp?.server ?? '', pid: await livePid(cp?.apiServer) },
+    leaseNamespace: LEASE_NAMESPACE,
+    agents,
+    clients: plan.clients.map((c) => ({ name: c.name, netns: `${rec.name}-${c.name}`, address: c.addresses[0]!, allowed: c.addresses[0]!.startsWith(`${allowedNet}.`) })),
+    backends: plan.backends.map((b) => ({ name: b.name, netns: `${rec.name}-${b.name}`, address: b.address })),
+    pools,
+    mappings: [mapping],
+  };
+}
+
+/** What is wrong with a recorded lab (empty when healthy). */
+async function problemsOf(rec: LabRecord, runner: CommandRunner, root: string): Promise<string[]> {
+  const problems: string[] = [];
+  if (!rec.complete) problems.push('the last `up` did not finish');
+  const cp = rec.controlPlane;
+  if (!cp) problems.push('no control plane recorded');
+  else {
+    for (const p of [cp.etcd, cp.apiServer]) if (!(await isRunning(p))) problems.push(`${p.label} (pid ${p.pid}) is not running`);
+  }
+  for (const a of rec.agents) {
+    if (!a.proxy || !(await isRunning(a.proxy))) problems.push(`the API proxy of ${a.name} is not running`);
+    if (rec.withAgents && (!a.agent || !(await isRunning(a.agent)))) problems.push(`agent ${a.name} is not running`);
+  }
+  const topo = await topologyStatus(rec.name, { runner, stateRoot: root });
+  for (const p of topo.processes) if (!p.running) problems.push(`${p.label} in ${p.netns} (pid ${p.pid}) is not running`);
+  const expected = planLab(rec.name).spec;
+  const want = [...expected.nodes.map((n) => `${rec.name}-${n.name}`), ...expected.segments.map((s) => `${rec.name}-s-${s.name}`)];
+  const have = new Set(topo.namespaces);
+  for (const ns of want) if (!have.has(ns)) problems.push(`namespace ${ns} is missing`);
+  return problems;
+}
+
+/**
+ * Brings a lab up, or leaves a healthy one alone, or tears a broken one down and rebuilds it.
+ */
+export async function labUp(o: UpOptions = {}): Promise<UpResult> {
+  requireRoot();
+  const name = o.name ?? DEFAULT_LAB_NAME;
+  checkName(name);
+  const root = o.root ?? DEFAULT_LAB_ROOT;
+  const dir = join(root, name);
+  const runner = o.runner ?? new ExecaCommandRunner();
+  const log = o.log ?? (() => undefined);
+  let action: UpResult['action'] = 'created';
+  let problems: string[] = [];
+  const existing = await readRecord(dir);
+  const strayNamespaces = await listLabNamespaces(name, runner);
+  if (existing) {
+    problems = await problemsOf(existing, runner, root);
+    if (!problems.length) return { descriptor: await descriptorOf(existing), action: 'unchanged', problems, warnings: [] };
+    log(`lab ${name} is broken (${problems.join('; ')}): tearing it down and building it again`);
+    action = 'rebuilt';
+  }
+  if (existing || strayNamespaces.length || existsSync(dir)) {
+    if (!existing && (strayNamespaces.length || existsSync(dir))) problems.push('leftovers of an earlier lab with this name');
+    await labDown({ name, root, runner, log });
+    if (action === 'created' && problems.length) action = 'rebuilt';
+  }
+
+  const repo = findRepoRoot();
+  const mainJs = o.mainJs ?? join(repo, 'dist', 'main.js');
+  if (!existsSync(mainJs)) throw new LabError(`${mainJs} is missing: run \`npm run build\` first`);
+  const binDir = await ensureBinaries(runner, repo, o.binDir, log);
+  const warnings: string[] = [];
+  let withAgents = o.agents === 'yes';
+  if ((o.agents ?? 'auto') === 'auto') {
+    withAgents = await hasAgentCommand(runner, mainJs);
+    if (!withAgents) warnings.push('this build has no `smartnat agent` yet: the lab runs without agents (no traffic through floating addresses)');
+  }
+
+  await mkdir(root, { recursive: true, mode: 0o755 });
+  const used = await usedSlots(runner, root, name);
+  const slot = [...Array(16).keys()].find((s) => !used.has(s));
+  if (slot === undefined) throw new LabError('no free management slot in 198.19.255.0/24 (16 labs at most)');
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const { spec, plan } = planLab(name);
+  const rec: LabRecord = { version: 1, name, dir, slot, mainJs, withAgents, complete: false, agents: [] };
+  plan.agents.forEach((a, i) => {
+    const m = managementAddresses(slot, i);
+    const stateDir = join(dir, 'agents', a.name);
+    rec.agents.push({
+      name: a.name, netns: `${name}-${a.name}`, hostLink: `${name}-m${i + 1}`, hostAddress: m.host, agentAddress: m.agent,
+      kubeconfig: join(stateDir, 'kubeconfig'), stateDir, proxyControl: join(dir, `proxy-${a.name}.sock`),
+    });
+  });
+  await writeRecord(rec);
+  try {
+    await bringUp(rec, { runner, binDir, log, root, spec });
+  } catch (err: unknown) {
+    log(`lab: up failed (${err instanceof Error ? err.message : String(err)}); the lab is left as it is for inspection: \`smartnat lab down --name ${name}\` removes it`);
+    throw err;
+  }
+  return { descriptor: await descriptorOf(rec), action, problems, warnings };
+}
+
+async function bringUp(rec: LabRecord, o: { runner: CommandRunner; binDir: string; log: (l: string) => void; root: string; spec: ReturnType<typeof planLab>['spec'] }): Promise<void> {
+  const { runner, binDir, log } = o;
+  const { name, dir } = rec;
+  log(`lab ${name}: starting etcd and kube-apiserver (${dir})`);
+  const [etcdClient, etcdPeer, apiServer] = (await freePorts(3)) as [number, number, number];
+  const agentTokens = rec.agents.map(() => randomToken());
+  const cp = await startLabControlPlane({
+    dir, binDir, runner, ports: { etcdClient, etcdPeer, apiServer }, adminToken: randomToken(),
+    users: rec.agents.map((a, i) => ({ token: agentTokens[i]!, name: `smartnat-lab-agent-${a.name}`, groups: ['system:masters'] })),
+    extraIps: rec.agents.map((a) => a.hostAddress),
+  });
+  rec.controlPlane = cp;
+  await writeRecord(rec);
+
+  log(`lab ${name}: installing the CRDs and the demo objects`);
+  const crds = join(findRepoRoot(), 'charts', 'smartnat', 'crds');
+  await kubectl(runner, binDir, cp.kubeconfigPath, ['apply', '--server-side', '-f', crds]);
+  await kubectl(runner, binDir, cp.kubeconfigPath, ['wait', '--for=condition=Established', '--timeout=60s', '-f', crds]);
+  await kubectl(runner, binDir, cp.kubeconfigPath, ['apply', '--server-side', '-f', '-'], renderDemoObjects(name));
+
+  log(`lab ${name}: building namespaces, segments, routers, clients and echo backends`);
+  await buildTopology(o.spec, { name, stateRoot: o.root, runner, persistent: true });
+
+  const ca = await readFile(join(dir, 'ca.crt'));
+  for (const [i, a] of rec.agents.entries()) {
+    log(`lab ${name}: management link and API proxy for ${a.name} (${a.hostAddress} <-> ${a.agentAddress})`);
+    await runner.run('ip', ['link', 'add', a.hostLink, 'type', 'veth', 'peer', 'name', 'mgmt0', 'netns', a.netns]);
+    await runner.run('ip', ['addr', 'add', `${a.hostAddress}/30`, 'dev', a.hostLink]);
+    await runner.run('ip', ['link', 'set', a.hostLink, 'up']);
+    await runner.run('ip', ['-n', a.netns, 'addr', 'add', `${a.agentAddress}/30`, 'dev', 'mgmt0']);
+    await runner.run('ip', ['-n', a.netns, 'link', 'set', 'mgmt0', 'up']);
+    await mkdir(a.stateDir, { recursive: true, mode: 0o700 });
+    const ready = join(dir, `proxy-${a.name}.ready`);
+    await rm(ready, { force: true });
+    a.proxy = await startBackground(runner, '', {
+      label: `proxy-${a.name}`, cmd: process.execPath,
+      args: [rec.mainJs, 'lab', 'proxy', '--listen', `${a.hostAddress}:${PROXY_PORT}`, '--target', `127.0.0.1:${cp.ports.apiServer}`, '--control', a.proxyControl, '--ready', ready],
+      pidFile: join(dir, `proxy-${a.name}.pid`), logFile: join(dir, `proxy-${a.name}.log`), readyFile: ready, readyTimeoutMs: 30_000,
+    });
+    await writeRecord(rec);
+    await writeFile(a.kubeconfig, renderKubeconfig({
+      server: `https://${a.hostAddress}:${PROXY_PORT}`, caPem: ca, token: agentTokens[i]!, user: `smartnat-lab-agent-${a.name}`, cluster: 'smartnat-lab', namespace: LEASE_NAMESPACE,
+    }), { mode: 0o600 });
+  }
+
+  if (rec.withAgents) {
+    for (const a of rec.agents) {
+      log(`lab ${name}: starting smartnat agent ${a.name} in ${a.netns}`);
+      a.agent = await startBackground(new ExecaCommandRunner(a.netns), a.netns, {
+        label: `agent-${a.name}`, cmd: process.execPath, args: agentArgs(rec, a),
+        pidFile: join(a.stateDir, 'agent.pid'), logFile: join(a.stateDir, 'agent.log'), readyTimeoutMs: 30_000,
+      });
+      await writeRecord(rec);
+    }
+    for (const a of rec.agents) await waitHealthy(a);
+  }
+  rec.complete = true;
+  await writeRecord(rec);
+}
+
+/** The agent's command line (planned flags of `smartnat agent`). */
+function agentArgs(rec: LabRecord, a: AgentRecord): string[] {
+  return [
+    rec.mainJs, 'agent',
+    '--name', a.name,
+    '--namespace', LEASE_NAMESPACE,
+    '--kubeconfig', a.kubeconfig,
+    '--labels', `smartnat.aureacentral.com/lab=${rec.name}`,
+    '--interface', 'ext0=external', '--interface', 'ext1=external', '--interface', 'int0=internal',
+    '--state-dir', a.stateDir,
+    '--metrics-address', `${a.agentAddress}:${METRICS_PORT}`,
+    '--log-level', 'info',
+  ];
+}
+
+async function waitHealthy(a: AgentRecord, timeoutMs = 60_000): Promise<void> {
+  const url = `http://${a.agentAddress}:${METRICS_PORT}/healthz`;
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (a.agent && !(await isRunning(a.agent))) {
+      throw new LabError(`agent ${a.name} exited; last lines of ${a.agent.logFile}:\n${(await readFile(a.agent.logFile, 'utf8').catch(() => '')).split('\n').slice(-30).join('\n')}`);
+    }
+    const ok = await httpGet(url).then((r) => r.status === 200, () => false);
+    if (ok) return;
+    if (performance.now() > deadline) throw new LabError(`agent ${a.name}: ${url} not healthy after ${timeoutMs} ms (log ${a.agent?.logFile ?? '-'})`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Stops everything the lab started, deletes its namespaces and links, removes its directory. */
+export async function labDown(o: LabOptions = {}): Promise<DownReport> {
+  requireRoot();
+  const name = o.name ?? DEFAULT_LAB_NAME;
+  checkName(name);
+  const root = o.root ?? DEFAULT_LAB_ROOT;
+  const dir = join(root, name);
+  const runner = o.runner ?? new ExecaCommandRunner();
+  const rec = await readRecord(dir);
+  const stopped: number[] = [];
+  const stop = async (p: BackgroundProcess | undefined, graceMs = 5000): Promise<void> => {
+    if (p && (await isRunning(p))) {
+      await stopBackground(p, graceMs);
+      stopped.push(p.pid);
+    }
+  };
+  // Agents first (they stop their keepalived), then whatever still runs in the lab's namespaces.
+  for (const a of rec?.agents ?? []) await stop(a.agent, 10_000);
+  for (const ns of await listLabNamespaces(name, runner)) {
+    const { stdout } = await runner.run('ip', ['netns', 'pids', ns], { okExitCodes: [0, 1] });
+    for (const pid of stdout.split('\n').map(Number).filter((n) => Number.isInteger(n) && n > 0)) {
+      const startTime = await readStartTime(pid);
+      if (startTime === undefined) continue;
+      signal(pid, 'SIGKILL');
+      stopped.push(pid);
+    }
+  }
+  for (const a of rec?.agents ?? []) await stop(a.proxy);
+  if (rec?.controlPlane) {
+    for (const p of [rec.controlPlane.apiServer, rec.controlPlane.etcd]) if (await isRunning(p)) stopped.push(p.pid);
+    await stopLabControlPlane(rec.controlPlane);
+  }
+  const topo = await teardownLab(name, { runner, dir });
+  stopped.push(...topo.processesStopped);
+  const leftoverLinks: string[] = [];
+  for (const link of await hostLinks(runner, name)) {
+    await runner.run('ip', ['link', 'del', link], { okExitCodes: [0, 1] });
+  }
+  leftoverLinks.push(...(await hostLinks(runner, name)));
+  const leftoverProcesses: number[] = [...topo.leftoverProcesses];
+  const recorded = [...(rec?.agents ?? []).flatMap((a) => [a.agent, a.proxy]), rec?.controlPlane?.etcd, rec?.controlPlane?.apiServer];
+  for (const p of recorded) if (p && (await isRunning(p))) leftoverProcesses.push(p.pid);
+  const leftoverNamespaces = await listLabNamespaces(name, runner);
+  let dirRemoved = false;
+  if (!leftoverProcesses.length && !leftoverNamespaces.length && !leftoverLinks.length) {
+    await rm(dir, { recursive: true, force: true });
+    dirRemoved = !existsSync(dir);
+  }
+  return { name, processesStopped: [...new Set(stopped)], namespacesDeleted: topo.namespacesDeleted, leftoverNamespaces, leftoverProcesses, leftoverLinks, dirRemoved };
+}
+
+/** Host links whose name starts with "<name>-" (the management veths). */
+async function hostLinks(runner: CommandRunner, name: string): Promise<string[]> {
+  const { stdout } = await runner.run('ip', ['-j', 'link', 'show']);
+  return (JSON.parse(stdout) as { ifname?: string }[]).map((l) => l.ifname ?? '').filter((n) => n.startsWith(`${name}-`));
+}
+
+/** Changes (or reads) one agent's API path through its proxy. */
+export async function setApiPath(o: LabOptions & { agent: string; patch?: ProxyStatePatch }): Promise<ProxyStatus> {
+  const name = o.name ?? DEFAULT_LAB_NAME;
+  checkName(name);
+  const rec = await readRecord(join(o.root ?? DEFAULT_LAB_ROOT, name));
+  if (!rec) throw new LabError(`no lab ${name} (run \`smartnat lab up --name ${name}\`)`);
+  const a = rec.agents.find((x) => x.name === o.agent);
+  if (!a) throw new LabError(`lab ${name} has no agent ${o.agent} (agents: ${rec.agents.map((x) => x.name).join(', ')})`);
+  return controlProxy(a.proxyControl, o.patch);
+}
+
+/** Lines telling a newcomer what to try next. */
+export function nextSteps(d: LabDescriptor, mainCommand = 'smartnat'): string[] {
+  const c1 = d.clients.find((c) => c.allowed);
+  const c2 = d.clients.find((c) => !c.allowed);
+  const m = d.mappings[0]!;
+  const nameFlag = d.name === DEFAULT_LAB_NAME ? '' : ` --name ${d.name}`;
+  const lines = [
+    `lab ${d.name} is up (${d.dir})`,
+    '',
+    'Try:',
+    `  kubectl --kubeconfig ${d.kubeconfig} get mappings,addresspools,leases -A`,
+  ];
+  if (c1) lines.push(`  echo hello | ip netns exec ${c1.netns} nc -w 2 ${m.addresses[0]} ${m.ports[0]!.port}      # ${c1.name}: allowed, the echo answers`);
+  if (c2) lines.push(`  echo hello | ip netns exec ${c2.netns} nc -w 2 ${m.addresses[1] ?? m.addresses[0]} ${m.ports[0]!.port}      # ${c2.name}: not in allowedSources, no answer`);
+  lines.push(
+    `  ip netns exec ${c1?.netns ?? `${d.name}-c1`} node ${join(d.dir, PROBE_FILE)} --proto udp --host ${m.addresses[0]} --port ${m.ports[0]!.port}`,
+    `  curl -s ${d.agents[0]?.metrics ?? ''} | grep ^smartnat_`,
+    `  ${mainCommand} lab api a1 blackhole${nameFlag}   # cut a1 from the API server (then: pass, refuse, --delay MS)`,
+    `  ${mainCommand} drill kill${nameFlag}             # when drills are available`,
+    `  ${mainCommand} lab down${nameFlag}`,
+  );
+  return lines;
+}
