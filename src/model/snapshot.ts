@@ -68,6 +68,13 @@ export interface Snapshot {
   /** Canonical addresses this agent owns now; 'allEligible' = every address it is eligible for. */
   readonly owned: ReadonlySet<string> | 'allEligible';
   readonly agent: AgentFacts;
+  /**
+   * 'leader' (the agent): a port is programmed only when the leader recorded its claim in the
+   * Mapping's status.claims (ADR 0008), so the kernel never disagrees with the leader's verdict.
+   * Absent (snapshot files for `smartnat render`, which carry no status): clashes are resolved
+   * locally, oldest Mapping first.
+   */
+  readonly claimsFrom?: 'leader';
 }
 
 export function refKey(ref: ObjectRef): string {

@@ -64,6 +64,7 @@ export type LeftOutReason =
   | 'noExternalInterface'
   | 'tooManyUplinks'
   | 'portConflict'
+  | 'notClaimed'
   | 'serviceMissing'
   | 'servicePortMissing'
   | 'noReadyEndpoints';

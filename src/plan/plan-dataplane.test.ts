@@ -118,6 +118,28 @@ describe('planDataPlane', () => {
     }
   });
 
+  it('with the leader deciding (claimsFrom leader), programs only the claims the leader granted: an edited old Mapping cannot grab a port in use', () => {
+    const holder = { ...mapping({ name: 'zz-holder', serviceName: 'echo', addresses: [VIP_1], ports: [{ port: 8080, servicePort: 80 }], created: '2026-06-01T00:00:00Z' }) };
+    const grabber = mapping({ name: 'aa-old-edited', serviceName: 'echo', addresses: [VIP_1], ports: [{ port: 8080, servicePort: 80 }, { port: 9090, servicePort: 80 }], created: '2026-01-01T00:00:00Z' });
+    const withClaims = (m: typeof holder, claims: string[]) => ({ ...m, status: { ...m.status, claims } });
+    const { desired, leftOut } = plan(snapshot({
+      ...base,
+      claimsFrom: 'leader',
+      mappings: [ok(withClaims(holder, [`${VIP_1}:8080/tcp`])), ok(withClaims(grabber, [`${VIP_1}:9090/tcp`]))],
+    }));
+    expect(desired.addresses[0]?.ports.map((p) => `${p.mapping.name} ${p.port}`)).toEqual(['zz-holder 8080', 'aa-old-edited 9090']);
+    expect(leftOut).toMatchObject([{ reason: 'notClaimed', mapping: { name: 'aa-old-edited' }, port: 8080 }]);
+    // Without the leader's word (a snapshot file), the oldest wins, as before.
+    const local = plan(snapshot({ ...base, mappings: [ok(holder), ok(grabber)] }));
+    expect(local.desired.addresses[0]?.ports.map((p) => `${p.mapping.name} ${p.port}`)).toEqual(['aa-old-edited 8080', 'aa-old-edited 9090']);
+  });
+
+  it('with the leader deciding, a Mapping the leader has not judged yet is not programmed', () => {
+    const { desired, leftOut } = plan(snapshot({ ...base, claimsFrom: 'leader', mappings: [ok(echoMapping)] }));
+    expect(desired.addresses).toEqual([]);
+    expect(leftOut.map((l) => l.reason)).toEqual(['notClaimed']);
+  });
+
   it('numbers uplinks by name and places each address on the uplink whose subnet holds it', () => {
     const m = mapping({ name: 'echo', addresses: [VIP_B, VIP_1], ports: [{ port: 8080, servicePort: 80 }] });
     const { desired } = plan(snapshot({ ...base, agent: agent({ twoUplinks: true }), mappings: [ok(m)] }));

@@ -1,6 +1,7 @@
 // planDataPlane: snapshot -> DesiredDataPlane for one agent, plus a reason for everything left out.
 // Pure and deterministic: the output depends on the snapshot's content, never on its order (inputs
-// are sorted first; port clashes go to the oldest Mapping, then namespace/name). Rules are planned
+// are sorted first; with claimsFrom 'leader' only the leader's granted claims are programmed, else
+// port clashes go to the oldest Mapping, then namespace/name). Rules are planned
 // for every address the agent is eligible for; ownership only flips a flag (the owned set).
 import { matchesAgentSelector } from '../api/selector.js';
 import type { AddressPool, Mapping, MappingPort, ObjectRef } from '../api/types.js';
@@ -11,6 +12,7 @@ import type { AgentFacts, AgentInterface, ServiceInfo, Snapshot } from '../model
 import { refKey } from '../model/snapshot.js';
 import type { DataPlanePlan, DesiredAddress, DesiredPort, DesiredRoute, DesiredUplink, LeftOut } from './desired.js';
 import { resolveEndpoints } from './endpoints.js';
+import { claimKey } from './leader-input.js';
 
 interface AddressPlacement {
   readonly pool: AddressPool;
@@ -125,8 +127,16 @@ function planMappingAddress(mapping: Mapping, address: string, ctx: PlanContext)
   }
   const entry = ctx.addresses.get(address) ?? { uplink: placed.value.uplink.name, ports: new Map<string, DesiredPort>() };
   ctx.addresses.set(address, entry);
+  const claims = ctx.snapshot.claimsFrom === 'leader' ? new Set(mapping.status.claims ?? []) : undefined;
   for (const port of mapping.spec.ports) {
     const key = `${port.protocol}/${port.port}`;
+    if (claims && !claims.has(claimKey(address, port.port, port.protocol))) {
+      ctx.leftOut.push({
+        mapping: ref(mapping), address, protocol: port.protocol, port: port.port, reason: 'notClaimed', effect: 'nothing',
+        message: `${address}:${port.port}/${port.protocol} is not (yet) granted to this Mapping by the leader (status.claims)`,
+      });
+      continue;
+    }
     const holder = entry.ports.get(key);
     if (holder) {
       ctx.leftOut.push({

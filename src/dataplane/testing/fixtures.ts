@@ -113,6 +113,7 @@ export function snapshot(parts: Partial<Snapshot>): Snapshot {
     pools: parts.pools ?? [pool('edge', ['203.0.113.10-203.0.113.50', '192.0.2.10-192.0.2.50'])],
     owned: parts.owned ?? 'allEligible',
     agent: parts.agent ?? agent(),
+    ...(parts.claimsFrom ? { claimsFrom: parts.claimsFrom } : {}),
   };
 }
 
