@@ -7,9 +7,10 @@ import { tmpdir } from 'node:os';
 import { createServer, connect, type Server } from 'node:net';
 import { startBridge, renderSocatAddresses } from './bridge.js';
 import { join } from 'node:path';
-import { buildTopology, labStatus, listLabNamespaces, sweepStaleLabs, teardownLab, type Topology } from './topology.js';
+import { buildTopology, labStatus, startEchoServer, listLabNamespaces, sweepStaleLabs, teardownLab, type Topology } from './topology.js';
 import { planStandardLab, type StandardLabPlan } from './standard-lab.js';
-import { probe, probeOnce, longestGapMs, countResults } from './probe.js';
+import { probe, probeOnce, longestGapMs, countResults, type ProbeOutcome } from './probe.js';
+import { crashNode, reviveNode, nodePids } from './faults.js';
 import { setMtu, setLinkState, setSysctls, readSysctl, linkInfo } from './link-control.js';
 import { isRunning, signal, startBackground, stopBackground } from './processes.js';
 import { ExecaCommandRunner } from '../dataplane/command-runner.js';
@@ -209,6 +210,25 @@ describe('management segment and host bridges (no link to the host)', () => {
       c.on('error', reject);
     });
     expect(JSON.parse(reply.split('\n')[0]!)).toMatchObject({ name: 'a1', local: `${a1Mgmt}:9100` });
+  });
+
+  it('crashNode kills every process of a node and takes its links down at once; reviveNode brings the links back', async () => {
+    const a2Mgmt = mlab.addresses('a2', 'mgmt0')[0]!;
+    const echo = await startEchoServer(mlab, 'a2', { tcpPorts: [9200] });
+    const reach = (): Promise<ProbeOutcome> => probeOnce(mlab, 'a1', { proto: 'tcp', host: a2Mgmt, port: 9200, timeoutMs: 500 });
+    expect(await reach()).toMatchObject({ result: 'ok', reply: { name: 'a2' } });
+    const crash = await crashNode(mlab, 'a2');
+    expect(crash.killed).toContain(echo.pid);
+    expect([...crash.linksDown].sort()).toEqual(['ext0', 'ext1', 'int0', 'mgmt0']);
+    expect(await isRunning(echo)).toBe(false);
+    expect(await nodePids(mlab, 'a2')).toEqual([]);
+    expect((await linkInfo(mlab, 'a2', 'mgmt0')).operstate).toBe('DOWN');
+    expect((await reach()).result).toBe('timeout');
+    await reviveNode(mlab, 'a2');
+    expect((await linkInfo(mlab, 'a2', 'mgmt0')).flags).toContain('UP');
+    expect((await reach()).result).toBe('refused'); // the node is back, its program is not
+    await startEchoServer(mlab, 'a2', { tcpPorts: [9200] });
+    expect(await reach()).toMatchObject({ result: 'ok', reply: { name: 'a2' } });
   });
 
   it('socat addresses are built from validated values only', () => {

@@ -255,23 +255,34 @@ async function startEchoServers(topo: Topology): Promise<void> {
   for (const node of topo.spec.nodes) {
     const tcp = node.echo?.tcpPorts ?? [];
     const udp = node.echo?.udpPorts ?? [];
-    if (!tcp.length && !udp.length) continue;
-    const ready = join(topo.dir, `${node.name}-echo.ready`);
-    await topo.startProcess(node.name, {
-      label: 'echo',
-      cmd: process.execPath,
-      args: [
-        topo.scripts.echoServer,
-        '--name', node.name,
-        '--address', topo.addresses(node.name)[0] ?? '',
-        ...tcp.flatMap((p) => ['--tcp', String(p)]),
-        ...udp.flatMap((p) => ['--udp', String(p)]),
-        '--ready', ready,
-        ...(topo.ownerPid !== undefined ? ['--watch-pid', String(topo.ownerPid)] : []),
-      ],
-      readyFile: ready,
-    });
+    if (tcp.length || udp.length) await startEchoServer(topo, node.name, { tcpPorts: tcp, udpPorts: udp });
   }
+}
+
+/**
+ * Starts an echo server in a node (the spec's backends get theirs at build time; this is for
+ * extra ones, or to bring one back after crashNode). Resolves once every port is bound.
+ */
+export async function startEchoServer(
+  topo: Topology,
+  node: string,
+  ports: { readonly tcpPorts?: readonly number[]; readonly udpPorts?: readonly number[] },
+): Promise<BackgroundProcess> {
+  const ready = join(topo.dir, `${node}-echo-${topo.processes.length}.ready`);
+  return topo.startProcess(node, {
+    label: 'echo',
+    cmd: process.execPath,
+    args: [
+      topo.scripts.echoServer,
+      '--name', node,
+      '--address', topo.addresses(node)[0] ?? '',
+      ...(ports.tcpPorts ?? []).flatMap((p) => ['--tcp', String(p)]),
+      ...(ports.udpPorts ?? []).flatMap((p) => ['--udp', String(p)]),
+      '--ready', ready,
+      ...(topo.ownerPid !== undefined ? ['--watch-pid', String(topo.ownerPid)] : []),
+    ],
+    readyFile: ready,
+  });
 }
 
 /** Namespaces currently listed whose name starts with "<name>-". */
