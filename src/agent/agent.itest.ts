@@ -110,6 +110,39 @@ describe('agents against the real API server', () => {
     expect(s.violations).toEqual([]);
   }, 120_000);
 
+  it('an owner cut off from the API is fenced and replaced; it degrades meanwhile, demotes when it sees the fence, and rejoins owning nothing', async () => {
+    const { kc: proxiedKc, proxy } = await proxiedKubeConfig(loadTestKubeConfig());
+    // agent-0's degraded priority (200) loses on the wire to the new holder's 250 (ADR 0007): it is
+    // left out of the sampler, which checks the agents that can reach the API.
+    const s = await scenario({ count: 12, proxy, proxiedKc, proxied: 0, proxiedWhole: true, unsampled: ['agent-0'] });
+    const before = await allHeld(s);
+    const cut = s.agents[0];
+    if (!cut) throw new Error('no agent-0');
+    const victims = s.addresses.filter((a) => before.get(a) === 'agent-0');
+    expect(victims.length).toBeGreaterThan(0);
+    proxy.freeze();
+    await waitFor(async () => {
+      const h = await s.holders();
+      return victims.every((a) => h.get(a) !== 'agent-0' && h.get(a) !== '');
+    }, { timeoutMs: 20_000, what: 'agent-0\'s addresses taken over' });
+    expect((await s.store.get(agentLeaseName('agent-0')))?.annotations[ANNOTATION_FENCED_BY]).toMatch(/^agent-[12]$/);
+    // Meanwhile the cut owner keeps its rules and carries its addresses only at the degraded priority.
+    await waitFor(() => victims.every((a) => cut.keepalived.tracks.get(a)?.role === 'degraded'), { timeoutMs: 5000, what: 'agent-0 degraded' });
+    expect([...cut.agent.ownedInKernel()].sort()).toEqual(victims);
+    const taken = await s.holders();
+    proxy.thaw();
+    // The renewal sees the fence: demote (nothing owned, nothing carried), then rejoin as a new agent.
+    await waitFor(() => cut.agent.ownedInKernel().size === 0 && cut.keepalived.holding().length === 0, { timeoutMs: 20_000, what: 'agent-0 demoted' });
+    await waitFor(async () => {
+      const lease = await s.store.get(agentLeaseName('agent-0'));
+      return lease?.holder === 'agent-0' && lease.annotations[ANNOTATION_FENCED_BY] === undefined;
+    }, { timeoutMs: 20_000, what: 'agent-0 rejoined' });
+    await new Promise((r) => setTimeout(r, SETTINGS.leaseDurationMs));
+    // No fail-back (rebalance is off here): the addresses stay where the takeover put them.
+    expect(await s.holders()).toEqual(taken);
+    expect(s.violations).toEqual([]);
+  }, 120_000);
+
   it('drain moves everything off an agent; after undrain it gets addresses back only through the rebalance hold-down', async () => {
     const holdDownMs = 5000;
     const s = await scenario({ count: 15, settings: { ...SETTINGS, rebalance: { holdDownMs, intervalMs: 100, maxPerInterval: 20 } } });

@@ -52,7 +52,7 @@ export async function proxiedKubeConfig(kc: KubeConfig): Promise<{ kc: KubeConfi
   return { kc: copy, proxy };
 }
 
-export async function scenario(opts: { count: number; agents?: number; settings?: LeaseSettings; kc?: KubeConfig; handoffGraceMs?: number; proxy?: FreezableProxy; proxiedKc?: KubeConfig; proxied?: number }): Promise<Scenario> {
+export async function scenario(opts: { count: number; agents?: number; settings?: LeaseSettings; kc?: KubeConfig; handoffGraceMs?: number; proxy?: FreezableProxy; proxiedKc?: KubeConfig; proxied?: number; proxiedWhole?: boolean; unsampled?: readonly string[] }): Promise<Scenario> {
   const kc = opts.kc ?? loadTestKubeConfig();
   const settings = opts.settings ?? SETTINGS;
   const ns = await createTestNamespace('agt-', kc);
@@ -67,7 +67,7 @@ export async function scenario(opts: { count: number; agents?: number; settings?
   const store = new KubeLeaseStore(kc, ns);
   const agents = Array.from({ length: opts.agents ?? 3 }, (_, i) =>
     makeTestAgent({
-      kc,
+      kc: opts.proxied === i && opts.proxiedKc && opts.proxiedWhole === true ? opts.proxiedKc : kc,
       namespace: ns,
       watchNamespaces: [ns],
       name: `agent-${i}`,
@@ -82,7 +82,7 @@ export async function scenario(opts: { count: number; agents?: number; settings?
   const sampler = setInterval(() => {
     const carriers = new Map<string, string[]>();
     for (const a of agents) {
-      if (dead.has(a.agent.name)) continue;
+      if (dead.has(a.agent.name) || opts.unsampled?.includes(a.agent.name)) continue;
       for (const address of a.keepalived.holding()) carriers.set(address, [...(carriers.get(address) ?? []), a.agent.name]);
     }
     for (const [address, who] of carriers) {
