@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { ExecaCommandRunner, type CommandRunner } from '../dataplane/command-runner.js';
 import { controlProxy, type ProxyStatePatch, type ProxyStatus } from './api-proxy.js';
-import { freePorts, httpGet, renderKubeconfig, startLabControlPlane, stopLabControlPlane, type LabControlPlane } from './control-plane.js';
+import { apiServerArgs, apiServerReady, freePorts, httpGet, renderKubeconfig, startLabControlPlane, stopLabControlPlane, type LabControlPlane } from './control-plane.js';
 import { isRunning, readStartTime, signal, startBackground, stopBackground, type BackgroundProcess } from './processes.js';
 import { planStandardLab, type StandardLabPlan } from './standard-lab.js';
 import { buildTopology, labStatus as topologyStatus, listLabNamespaces, teardownLab } from './topology.js';
@@ -417,6 +417,12 @@ async function bringUp(rec: LabRecord, o: { runner: CommandRunner; binDir: strin
 
   log(`lab ${name}: building namespaces, segments, routers, clients and echo backends`);
   await buildTopology(o.spec, { name, stateRoot: o.root, runner, persistent: true });
+  // A second uplink is a second default route with a higher metric, as on a real two-uplink
+  // instance: the agent learns each external interface's gateway from the default routes.
+  const { plan } = planLab(name);
+  for (const a of rec.agents) {
+    await runner.run('ip', ['-n', a.netns, 'route', 'add', 'default', 'via', plan.gateways.ext1, 'dev', 'ext1', 'metric', '200']);
+  }
 
   const ca = await readFile(join(dir, 'ca.crt'));
   for (const [i, a] of rec.agents.entries()) {
@@ -574,4 +580,51 @@ export function nextSteps(d: LabDescriptor, mainCommand = 'smartnat'): string[] 
     `  ${mainCommand} lab down${nameFlag}`,
   );
   return lines;
+}
+
+/**
+ * Starts again, in place, the parts of a recorded lab that a drill stopped: the API server (etcd
+ * and its data kept) and any agent that is not running (it re-adopts from its state directory).
+ * The drills' restore step; a lab missing more than that (namespaces, etcd, proxies) needs `up`.
+ */
+export async function reviveLab(o: LabOptions & { binDir?: string } = {}): Promise<LabDescriptor> {
+  requireRoot();
+  const name = o.name ?? DEFAULT_LAB_NAME;
+  checkName(name);
+  const rec = await readRecord(join(o.root ?? DEFAULT_LAB_ROOT, name));
+  if (!rec?.controlPlane) throw new LabError(`no lab ${name} (run \`smartnat lab up --name ${name}\`)`);
+  const runner = o.runner ?? new ExecaCommandRunner();
+  const log = o.log ?? (() => undefined);
+  const cp = rec.controlPlane;
+  if (!(await isRunning(cp.apiServer))) {
+    const binDir = await ensureBinaries(runner, findRepoRoot(), o.binDir, log);
+    log(`lab ${name}: starting kube-apiserver again`);
+    const apiServer = await startBackground(runner, '', {
+      label: 'kube-apiserver', cmd: join(binDir, 'kube-apiserver'), args: apiServerArgs(cp.dir, cp.ports),
+      pidFile: cp.apiServer.pidFile, logFile: cp.apiServer.logFile, readyTimeoutMs: 120_000,
+    });
+    rec.controlPlane = { ...cp, apiServer };
+    await writeRecord(rec);
+    const ca = await readFile(join(cp.dir, 'ca.crt'));
+    const deadline = performance.now() + 120_000;
+    while (!(await apiServerReady(cp.server, ca, cp.adminToken))) {
+      if (!(await isRunning(apiServer)) || performance.now() > deadline) throw new LabError(`kube-apiserver did not come back; see ${apiServer.logFile}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  if (rec.withAgents) {
+    const restarted: AgentRecord[] = [];
+    for (const a of rec.agents) {
+      if (a.agent && (await isRunning(a.agent))) continue;
+      log(`lab ${name}: starting smartnat agent ${a.name} again in ${a.netns}`);
+      a.agent = await startBackground(new ExecaCommandRunner(a.netns), a.netns, {
+        label: `agent-${a.name}`, cmd: process.execPath, args: agentArgs(rec, a),
+        pidFile: join(a.stateDir, 'agent.pid'), logFile: join(a.stateDir, 'agent.log'), readyTimeoutMs: 30_000,
+      });
+      await writeRecord(rec);
+      restarted.push(a);
+    }
+    for (const a of restarted) await waitHealthy(a);
+  }
+  return descriptorOf(rec);
 }
