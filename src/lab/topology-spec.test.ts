@@ -1,9 +1,10 @@
 // Pure parts of the lab: spec validation keeps every address inside the STYLE.md plan, the
-// standard lab's shape and addresses, and the probe-loop gap arithmetic.
+// standard lab's shape and addresses, and the probe-loop gap arithmetic, tcpdump line parsing.
 import { describe, expect, it } from '@jest/globals';
 import { validateTopology, isInAddressPlan, type TopologySpec } from './topology-spec.js';
 import { planStandardLab } from './standard-lab.js';
 import { longestGapMs, countResults, type ProbeOutcome } from './probe.js';
+import { parseTcpdumpLines } from './capture.js';
 
 describe('validateTopology', () => {
   it('accepts the standard lab, with and without a management segment', () => {
@@ -78,5 +79,15 @@ describe('longestGapMs', () => {
   it('runs to the end of the loop when it never recovers, and is 0 without failures', () => {
     expect(longestGapMs([at(0, 'ok'), at(10, 'timeout', 200)])).toBe(210);
     expect(longestGapMs([at(0, 'ok'), at(10, 'ok')])).toBe(0);
+  });
+});
+
+describe('parseTcpdumpLines', () => {
+  it('reads epoch timestamps to milliseconds and skips tcpdump chatter', () => {
+    const text = 'tcpdump: verbose output suppressed\nlistening on eth0\n1764165600.123456 IP 198.51.100.2.40000 > 198.51.100.23.7000: UDP, length 5\n';
+    const [p, ...rest] = parseTcpdumpLines(text);
+    expect(rest).toEqual([]);
+    expect(p!.t).toBeCloseTo(1764165600123.456, 2);
+    expect(p!.text).toBe('IP 198.51.100.2.40000 > 198.51.100.23.7000: UDP, length 5');
   });
 });

@@ -4,8 +4,8 @@
 // states which kernel object it depends on and, where cheap, removes it to watch the test fail.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadavg } from 'node:os';
-import { readFile } from 'node:fs/promises';
 import { buildTopology, type Topology } from '../../src/lab/topology.js';
+import { startCapture } from '../../src/lab/capture.js';
 import { planStandardLab } from '../../src/lab/standard-lab.js';
 import { probe, probeOnce, longestGapMs, countResults, type ProbeOutcome } from '../../src/lab/probe.js';
 import { addAddress, setMtu, setSysctls, readSysctl, listIpRules } from '../../src/lab/link-control.js';
@@ -440,23 +440,18 @@ describe('ownership flip timing', () => {
     const latencies: number[] = [];
     const applyTimes: number[] = [];
     for (let i = 0; i < trials; i++) {
-      const capture = await topo.startProcess('b3', {
-        label: `tcpdump${i}`,
-        cmd: '/usr/bin/tcpdump',
-        args: ['-i', 'eth0', '-n', '-tt', '-l', '-c', '1', 'udp', 'and', 'dst', 'port', '7000'],
-        readyLogText: 'listening on',
-      });
+      const capture = await startCapture(topo, 'b3', { ifname: 'eth0', filter: ['udp', 'and', 'dst', 'port', '7000'], count: 1, label: `tcpdump${i}` });
       const blast = probe(topo, 'c1', { proto: 'udp', host: VIP_FLIP, port: 7000, source: CLIENT_ALLOWED_IP, intervalMs: 1, durationMs: 900, noWait: true });
       await new Promise((r) => setTimeout(r, 300));
       const t0 = performance.timeOrigin + performance.now();
       await applier.setOwned(new Set([...OWNED, VIP_FLIP]));
       applyTimes.push(performance.timeOrigin + performance.now() - t0);
       const sent = await blast;
-      await topo.stopProcess(capture);
-      const log = await readFile(capture.logFile, 'utf8');
-      const first = /^(\d+\.\d+) IP /m.exec(log);
-      expect(first).not.toBeNull();
-      latencies.push(Number(first![1]) * 1000 - t0);
+      await capture.stop();
+      const [first] = await capture.packets();
+      expect(first).toBeDefined();
+      expect(first!.text).toContain(`${POD_3}.7000`);
+      latencies.push(first!.t - t0);
       expect(sent.length).toBeGreaterThan(100);
       await applier.setOwned(new Set(OWNED));
     }
