@@ -52,7 +52,7 @@ export async function proxiedKubeConfig(kc: KubeConfig): Promise<{ kc: KubeConfi
   return { kc: copy, proxy };
 }
 
-export async function scenario(opts: { count: number; agents?: number; settings?: LeaseSettings; kc?: KubeConfig; handoffGraceMs?: number; proxy?: FreezableProxy; proxiedKc?: KubeConfig; proxied?: number; proxiedWhole?: boolean; unsampled?: readonly string[] }): Promise<Scenario> {
+export async function scenario(opts: { count: number; agents?: number; settings?: LeaseSettings; kc?: KubeConfig; handoffGraceMs?: number; proxy?: FreezableProxy; proxiedKc?: KubeConfig; proxied?: number; proxiedWhole?: boolean; unsampled?: readonly string[]; stateDir?: string }): Promise<Scenario> {
   const kc = opts.kc ?? loadTestKubeConfig();
   const settings = opts.settings ?? SETTINGS;
   const ns = await createTestNamespace('agt-', kc);
@@ -74,6 +74,7 @@ export async function scenario(opts: { count: number; agents?: number; settings?
       index: i,
       settings,
       handoffGraceMs: opts.handoffGraceMs ?? 300,
+      ...(opts.stateDir ? { stateFile: `${opts.stateDir}/agent-${i}.json` } : {}),
       ...(opts.proxied === i && opts.proxiedKc ? { leaseKc: opts.proxiedKc } : {}),
     }),
   );
