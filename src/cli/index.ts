@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { register as registerAgent } from './agent.js';
 import { register as registerCleanup } from './cleanup.js';
 import { register as registerDrain } from './drain.js';
+import { register as registerDrill } from './drill.js';
 import { register as registerLab } from './lab.js';
 import { register as registerRender } from './render.js';
 import { register as registerStatus } from './status.js';
@@ -17,7 +18,7 @@ export interface CliIo {
 
 type Register = (program: Command, io: CliIo) => void;
 
-const registrars: Register[] = [registerAgent, registerRender, registerCleanup, registerStatus, registerDrain, registerWatchdog, registerLab];
+const registrars: Register[] = [registerAgent, registerRender, registerCleanup, registerStatus, registerDrain, registerWatchdog, registerLab, registerDrill];
 
 export function registerCommands(program: Command, io: CliIo): void {
   for (const register of registrars) register(program, io);
