@@ -41,6 +41,7 @@ export function register(program: Command, io: CliIo): void {
       });
       for (const w of result.warnings) log(`warning: ${w}`);
       if (result.action === 'unchanged') log(`lab ${opts.name} was already up: nothing to do`);
+      if (result.action === 'repaired') log(`lab ${opts.name} was repaired (${result.problems.join('; ')})`);
       if (result.action === 'rebuilt') log(`lab ${opts.name} was rebuilt (${result.problems.join('; ')})`);
       io.stdout.write(opts.json ? `${JSON.stringify(result.descriptor, null, 2)}\n` : `${nextSteps(result.descriptor).join('\n')}\n`);
     });

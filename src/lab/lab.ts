@@ -93,8 +93,8 @@ export interface UpOptions extends LabOptions {
 
 export interface UpResult {
   readonly descriptor: LabDescriptor;
-  /** 'created', 'unchanged' (already healthy) or 'rebuilt' (was broken). */
-  readonly action: 'created' | 'unchanged' | 'rebuilt';
+  /** 'created', 'unchanged' (already healthy), 'repaired' (dead agents or proxies restarted) or 'rebuilt' (was broken). */
+  readonly action: 'created' | 'unchanged' | 'repaired' | 'rebuilt';
   readonly problems: readonly string[];
   readonly warnings: readonly string[];
 }
@@ -310,6 +310,9 @@ async function descriptorOf(rec: LabRecord): Promise<LabDescriptor> {
   };
 }
 
+const PROXY_DOWN = 'the API proxy is not running: ';
+const AGENT_DOWN = 'the agent is not running: ';
+
 /** What is wrong with a recorded lab (empty when healthy). */
 async function problemsOf(rec: LabRecord, runner: CommandRunner, root: string): Promise<string[]> {
   const problems: string[] = [];
@@ -320,8 +323,8 @@ async function problemsOf(rec: LabRecord, runner: CommandRunner, root: string): 
     for (const p of [cp.etcd, cp.apiServer]) if (!(await isRunning(p))) problems.push(`${p.label} (pid ${p.pid}) is not running`);
   }
   for (const a of rec.agents) {
-    if (!a.proxy || !(await isRunning(a.proxy))) problems.push(`the API proxy of ${a.name} is not running`);
-    if (rec.withAgents && (!a.agent || !(await isRunning(a.agent)))) problems.push(`agent ${a.name} is not running`);
+    if (!a.proxy || !(await isRunning(a.proxy))) problems.push(`${PROXY_DOWN}${a.name}`);
+    if (rec.withAgents && (!a.agent || !(await isRunning(a.agent)))) problems.push(`${AGENT_DOWN}${a.name}`);
   }
   const topo = await topologyStatus(rec.name, { runner, stateRoot: root });
   for (const p of topo.processes) if (!p.running) problems.push(`${p.label} in ${p.netns} (pid ${p.pid}) is not running`);
@@ -350,6 +353,12 @@ export async function labUp(o: UpOptions = {}): Promise<UpResult> {
   if (existing) {
     problems = await problemsOf(existing, runner, root);
     if (!problems.length) return { descriptor: await descriptorOf(existing), action: 'unchanged', problems, warnings: [] };
+    // Only processes died (a drill's victim, a crash): start them again, keep everything else.
+    if (problems.every((p) => p.startsWith(PROXY_DOWN) || p.startsWith(AGENT_DOWN))) {
+      log(`lab ${name}: restarting (${problems.join('; ')})`);
+      await restartProcesses(existing, problems, runner);
+      return { descriptor: await descriptorOf(existing), action: 'repaired', problems, warnings: [] };
+    }
     log(`lab ${name} is broken (${problems.join('; ')}): tearing it down and building it again`);
     action = 'rebuilt';
   }
@@ -433,13 +442,7 @@ async function bringUp(rec: LabRecord, o: { runner: CommandRunner; binDir: strin
     await runner.run('ip', ['-n', a.netns, 'addr', 'add', `${a.agentAddress}/30`, 'dev', 'mgmt0']);
     await runner.run('ip', ['-n', a.netns, 'link', 'set', 'mgmt0', 'up']);
     await mkdir(a.stateDir, { recursive: true, mode: 0o700 });
-    const ready = join(dir, `proxy-${a.name}.ready`);
-    await rm(ready, { force: true });
-    a.proxy = await startBackground(runner, '', {
-      label: `proxy-${a.name}`, cmd: process.execPath,
-      args: [rec.mainJs, 'lab', 'proxy', '--listen', `${a.hostAddress}:${PROXY_PORT}`, '--target', `127.0.0.1:${cp.ports.apiServer}`, '--control', a.proxyControl, '--ready', ready],
-      pidFile: join(dir, `proxy-${a.name}.pid`), logFile: join(dir, `proxy-${a.name}.log`), readyFile: ready, readyTimeoutMs: 30_000,
-    });
+    a.proxy = await startProxy(rec, a, runner);
     await writeRecord(rec);
     await writeFile(a.kubeconfig, renderKubeconfig({
       server: `https://${a.hostAddress}:${PROXY_PORT}`, caPem: ca, token: agentTokens[i]!, user: `smartnat-lab-agent-${a.name}`, cluster: 'smartnat-lab', namespace: LEASE_NAMESPACE,
@@ -449,16 +452,48 @@ async function bringUp(rec: LabRecord, o: { runner: CommandRunner; binDir: strin
   if (rec.withAgents) {
     for (const a of rec.agents) {
       log(`lab ${name}: starting smartnat agent ${a.name} in ${a.netns}`);
-      a.agent = await startBackground(new ExecaCommandRunner(a.netns), a.netns, {
-        label: `agent-${a.name}`, cmd: process.execPath, args: agentArgs(rec, a),
-        pidFile: join(a.stateDir, 'agent.pid'), logFile: join(a.stateDir, 'agent.log'), readyTimeoutMs: 30_000,
-      });
+      a.agent = await startAgent(rec, a);
       await writeRecord(rec);
     }
     for (const a of rec.agents) await waitHealthy(a);
   }
   rec.complete = true;
   await writeRecord(rec);
+}
+
+async function startProxy(rec: LabRecord, a: AgentRecord, runner: CommandRunner): Promise<BackgroundProcess> {
+  const ready = join(rec.dir, `proxy-${a.name}.ready`);
+  await rm(ready, { force: true });
+  return startBackground(runner, '', {
+    label: `proxy-${a.name}`, cmd: process.execPath,
+    args: [rec.mainJs, 'lab', 'proxy', '--listen', `${a.hostAddress}:${PROXY_PORT}`, '--target', `127.0.0.1:${rec.controlPlane!.ports.apiServer}`, '--control', a.proxyControl, '--ready', ready],
+    pidFile: join(rec.dir, `proxy-${a.name}.pid`), logFile: join(rec.dir, `proxy-${a.name}.log`), readyFile: ready, readyTimeoutMs: 30_000,
+  });
+}
+
+async function startAgent(rec: LabRecord, a: AgentRecord): Promise<BackgroundProcess> {
+  return startBackground(new ExecaCommandRunner(a.netns), a.netns, {
+    label: `agent-${a.name}`, cmd: process.execPath, args: agentArgs(rec, a),
+    pidFile: join(a.stateDir, 'agent.pid'), logFile: join(a.stateDir, 'agent.log'), readyTimeoutMs: 30_000,
+  });
+}
+
+async function restartProcesses(rec: LabRecord, problems: readonly string[], runner: CommandRunner): Promise<void> {
+  for (const a of rec.agents) {
+    if (problems.includes(`${PROXY_DOWN}${a.name}`)) {
+      a.proxy = await startProxy(rec, a, runner);
+      await writeRecord(rec);
+    }
+  }
+  const restarted: AgentRecord[] = [];
+  for (const a of rec.agents) {
+    if (problems.includes(`${AGENT_DOWN}${a.name}`)) {
+      a.agent = await startAgent(rec, a);
+      await writeRecord(rec);
+      restarted.push(a);
+    }
+  }
+  for (const a of restarted) await waitHealthy(a);
 }
 
 /** The agent's command line (planned flags of `smartnat agent`). */
@@ -617,10 +652,7 @@ export async function reviveLab(o: LabOptions & { binDir?: string } = {}): Promi
     for (const a of rec.agents) {
       if (a.agent && (await isRunning(a.agent))) continue;
       log(`lab ${name}: starting smartnat agent ${a.name} again in ${a.netns}`);
-      a.agent = await startBackground(new ExecaCommandRunner(a.netns), a.netns, {
-        label: `agent-${a.name}`, cmd: process.execPath, args: agentArgs(rec, a),
-        pidFile: join(a.stateDir, 'agent.pid'), logFile: join(a.stateDir, 'agent.log'), readyTimeoutMs: 30_000,
-      });
+      a.agent = await startAgent(rec, a);
       await writeRecord(rec);
       restarted.push(a);
     }
