@@ -29,7 +29,7 @@ describe('host checks', () => {
     expect((await detectIptablesBackend(nftHost)).backend).toBe('nft');
   });
 
-  it('writes the sysctls and reports a strict rp_filter, all or per uplink', async () => {
+  it('writes the sysctls and reports an uplink whose effective rp_filter (max of all and its own) is strict', async () => {
     const runner = new ScriptedRunner({
       'sysctl -e -p -': '',
       'sysctl -n net.ipv4.conf.all.rp_filter': '1\n',
@@ -37,8 +37,19 @@ describe('host checks', () => {
       'sysctl -n net.ipv4.conf.ext1.rp_filter': '1\n',
     });
     const findings = await ensureSysctls(runner, desired);
-    expect(findings.map((f) => [f.key, f.problem])).toEqual([['net.ipv4.conf.all.rp_filter', 'rpFilterStrict'], ['net.ipv4.conf.ext1.rp_filter', 'rpFilterStrict']]);
+    // all=1 with ext0=2 is loose (max is 2); ext1=1 is strict.
+    expect(findings.map((f) => [f.key, f.problem])).toEqual([['net.ipv4.conf.ext1.rp_filter', 'rpFilterStrict']]);
     expect(runner.inputs[0]).toContain('net.ipv4.conf.ext1.rp_filter = 2');
+  });
+
+  it('reports all=1 with an uplink left at 0 (effective 1)', async () => {
+    const runner = new ScriptedRunner({
+      'sysctl -e -p -': '',
+      'sysctl -n net.ipv4.conf.all.rp_filter': '1\n',
+      'sysctl -n net.ipv4.conf.ext0.rp_filter': '0\n',
+      'sysctl -n net.ipv4.conf.ext1.rp_filter': '2\n',
+    });
+    expect((await ensureSysctls(runner, desired)).map((f) => f.key)).toEqual(['net.ipv4.conf.ext0.rp_filter']);
   });
 
   it('reports a sysctl write failure without throwing', async () => {

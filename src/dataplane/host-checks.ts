@@ -45,8 +45,9 @@ async function readSysctl(runner: CommandRunner, key: string): Promise<string | 
 
 /**
  * Writes the rendered sysctls (`sysctl -e -p -`; a read-only /proc/sys is reported, not fatal) and
- * checks that the effective rp_filter of every uplink is loose: the kernel uses the larger of
- * conf.all and the interface's value, so all must be 0 or 2.
+ * checks that the effective rp_filter of every uplink is not strict. The kernel uses the larger of
+ * conf.all and the interface's value, so all=1 (a RHEL-style default) is fine once the uplink is 2;
+ * only an effective 1 drops replies that arrive on a second uplink.
  */
 export async function ensureSysctls(runner: CommandRunner, desired: DesiredDataPlane): Promise<SysctlFinding[]> {
   const findings: SysctlFinding[] = [];
@@ -55,14 +56,14 @@ export async function ensureSysctls(runner: CommandRunner, desired: DesiredDataP
   } catch (err: unknown) {
     findings.push({ key: '*', problem: 'notWritable', message: err instanceof Error ? err.message : String(err) });
   }
-  const all = await readSysctl(runner, 'net.ipv4.conf.all.rp_filter');
-  if (all === '1') {
-    findings.push({ key: 'net.ipv4.conf.all.rp_filter', problem: 'rpFilterStrict', message: 'conf.all.rp_filter is 1 (strict): replies through a second uplink are dropped; set it to 0 or 2' });
-  }
+  const all = Number(await readSysctl(runner, 'net.ipv4.conf.all.rp_filter')) || 0;
   for (const u of desired.uplinks) {
     const key = `net.ipv4.conf.${u.name.replaceAll('.', '/')}.rp_filter`;
-    const value = await readSysctl(runner, key);
-    if (value === '1') findings.push({ key, problem: 'rpFilterStrict', message: `${u.name} has strict rp_filter` });
+    const own = Number(await readSysctl(runner, key)) || 0;
+    const effective = Math.max(all, own);
+    if (effective === 1) {
+      findings.push({ key, problem: 'rpFilterStrict', message: `${u.name}: effective rp_filter is 1 (strict: max of conf.all=${all} and ${u.name}=${own}); packets of a second uplink are dropped; set ${key}=2` });
+    }
   }
   return findings;
 }
