@@ -34,6 +34,8 @@ export const DRILL_SCHEMA_VERSION = 1;
 export const PROBE_TIMEOUT_MS = 200;
 export const TCP_INTERVAL_MS = 10;
 export const UDP_INTERVAL_MS = 20;
+/** How long the probes may take to start and show steady traffic before the drill gives up. */
+const PROBE_START_MS = 15_000;
 
 export interface DrillOptions {
   readonly kind: DrillKind;
@@ -171,7 +173,7 @@ async function runOnce(c: RunContext): Promise<DrillRunReport> {
   const victim = d.agents.find((a) => a.name === before.holder);
   if (!victim) throw new Error(`${target.address} is held by ${before.holder}, which is not one of the lab's agents`);
 
-  const maxDurationMs = timings.baselineMs + timings.holdMs + 2 * timings.deadlineMs + 5000;
+  const maxDurationMs = PROBE_START_MS + timings.baselineMs + timings.holdMs + 2 * timings.deadlineMs + 5000;
   const probes = [
     new StreamProbe({ netns: target.client.netns, script: c.probeScript, proto: 'tcp', host: target.address, port: target.tcpPort, source: target.client.address, intervalMs: TCP_INTERVAL_MS, timeoutMs: PROBE_TIMEOUT_MS, maxDurationMs }),
     ...(target.udpPort === undefined
@@ -185,9 +187,12 @@ async function runOnce(c: RunContext): Promise<DrillRunReport> {
   let movedAt: number | undefined;
   let acquiredAt: number | undefined;
   try {
-    await sleep(timings.baselineMs);
-    const judged = wallNow() - PROBE_TIMEOUT_MS;
-    if (!probes.every((p) => stableSince(p.sorted(), judged, timings.baselineMs / 2))) {
+    // Node takes a while to start on a loaded machine: wait (bounded) until every probe has seen
+    // working traffic for the whole baseline, and only then inject.
+    const startBy = wallNow() + timings.baselineMs + PROBE_START_MS;
+    const steady = (): boolean => probes.every((p) => stableSince(p.sorted(), wallNow() - PROBE_TIMEOUT_MS, timings.baselineMs));
+    while (!steady() && wallNow() < startBy) await sleep(50);
+    if (!steady()) {
       throw new Error(`no steady traffic through ${target.address} before the fault: ${probes.map((p) => JSON.stringify(summarizeProbe(p.sorted()))).join(' ')} ${probes.flatMap((p) => p.messages).slice(0, 3).join(' | ')}`);
     }
     t0 = wallNow();
