@@ -40,8 +40,9 @@ describe('parseDurationMs', () => {
     ['250ms', 250],
     ['2s', 2000],
     ['1500', 1500],
+    ['2m', 120_000],
   ])('%s', (text, ms) => expect(parseDurationMs(text, '--x')).toBe(ms));
-  test.each(['2m', '-1s', 'soon', ''])('%j is refused', (text) => expect(() => parseDurationMs(text, '--x')).toThrow('--x: expected a duration'));
+  test.each(['-1s', 'soon', '', '2h'])('%j is refused', (text) => expect(() => parseDurationMs(text, '--x')).toThrow('--x: expected a duration'));
 });
 
 describe('AliveFileOverride on a real directory', () => {

@@ -15,6 +15,7 @@ import type { Daemon, DaemonLauncher } from '../dataplane/daemon.js';
 import { ExecaDaemonLauncher } from '../dataplane/daemon.js';
 import { agentTrackFilePath } from '../keepalived/render.js';
 import { createLogger } from '../log/logger.js';
+import { parseDuration } from './agent.js';
 import { UsageError } from './errors.js';
 import type { CliIo } from './index.js';
 
@@ -35,12 +36,11 @@ export function decideHeartbeat(state: HeartbeatState, ok: boolean, now: number,
   return { state, action: 'none' };
 }
 
-/** "250ms", "2s" or a bare number of ms. */
+/** The agent's duration syntax ("250ms", "2s", a bare number of ms); a bad one is a usage error. */
 export function parseDurationMs(text: string, flag: string): number {
-  const m = /^(\d+)(ms|s)?$/.exec(text.trim());
-  if (m === null) throw new UsageError(`${flag}: expected a duration like 500ms or 2s, got ${JSON.stringify(text)}`);
-  const n = Number(m[1]);
-  return m[2] === 's' ? n * 1000 : n;
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new UsageError(`${flag}: expected a duration like 500ms or 2s, got ${JSON.stringify(text)}`);
+  return ms;
 }
 
 // ---- ports ---------------------------------------------------------------------------------------
