@@ -39,10 +39,10 @@ describe('drill kinds', () => {
     expect(parseDrillKind('KILL')).toBeUndefined();
   });
 
-  it('expects a move for kill and drain, none for the control-plane faults', () => {
+  it('expects a move for kill and drain, none for an API outage, either for a cut-off owner', () => {
     expect(expectationFor('kill').move).toBe('yes');
     expect(expectationFor('drain')).toMatchObject({ move: 'yes', lossless: true });
-    expect(expectationFor('partition')).toMatchObject({ move: 'no', holdsFault: true, keepsFlowing: true });
+    expect(expectationFor('partition')).toMatchObject({ move: 'either', holdsFault: true, keepsFlowing: true });
     expect(expectationFor('apiserver-down')).toMatchObject({ move: 'no', holdsFault: true, keepsFlowing: true });
     expect(expectationFor('agent-crash').move).toBe('either');
     expect(expectationFor('keepalived').move).toBe('either');
@@ -147,7 +147,8 @@ describe('verdicts', () => {
 
   it('fails a control-plane fault that moved the address or stopped traffic for a lease duration', () => {
     expect(judgeDrill(obs({ kind: 'apiserver-down', finalOwner: 'a1' }))).toEqual([]);
-    expect(judgeDrill(obs({ kind: 'partition', finalOwner: 'a3' }))).toEqual(['the address moved from a1 to a3']);
+    expect(judgeDrill(obs({ kind: 'apiserver-down', finalOwner: 'a3' }))).toEqual(['the address moved from a1 to a3']);
+    expect(judgeDrill(obs({ kind: 'partition', finalOwner: 'a3', addressOn: ['a3'] }))).toEqual([]);
     expect(judgeDrill(obs({ kind: 'partition', finalOwner: 'a1', tcp: { ...CLEAN, gapMs: 1500 } }))).toEqual([
       'traffic stopped for 1500 ms (>= one lease duration, 1500 ms)',
     ]);

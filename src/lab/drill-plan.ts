@@ -30,8 +30,12 @@ const EXPECTATIONS: Readonly<Record<DrillKind, DrillExpectation>> = {
   // duration re-adopts, otherwise the successor takes over: either is right.
   'agent-crash': { move: 'either', holdsFault: false, lossless: false, keepsFlowing: false },
   drain: { move: 'yes', holdsFault: false, lossless: true, keepsFlowing: true },
-  // An API outage, or one agent cut off from it, never by itself moves an address (DESIGN 2.3).
-  partition: { move: 'no', holdsFault: true, lossless: false, keepsFlowing: true },
+  // An owner cut off from the API cannot renew: to its peers it is dead, they fence it and take
+  // over while it degrades its VRRP priority, so the wire follows the new holder (DESIGN 3.1,
+  // 3.3). Whether the takeover lands inside the hold depends on timing: either is right, but
+  // traffic must keep flowing and one agent must carry the address.
+  partition: { move: 'either', holdsFault: true, lossless: false, keepsFlowing: true },
+  // An API outage never by itself moves an address (DESIGN 2.3, 3.3).
   'apiserver-down': { move: 'no', holdsFault: true, lossless: false, keepsFlowing: true },
   // The supervisor restarts keepalived; a health handoff may move the address meanwhile.
   keepalived: { move: 'either', holdsFault: false, lossless: false, keepsFlowing: false },

@@ -197,10 +197,12 @@ async function runOnce(c: RunContext): Promise<DrillRunReport> {
     }
     t0 = wallNow();
     injected = await inject(c, d, victim);
+    // A held fault counts from when it is complete (a stopping API server takes a while to exit).
+    const holdFrom = wallNow();
     for (;;) {
       await sleep(50);
       const now = wallNow();
-      if (expectationFor(kind).holdsFault && undoneAt === undefined && now - t0 >= timings.holdMs) {
+      if (expectationFor(kind).holdsFault && undoneAt === undefined && now - holdFrom >= timings.holdMs) {
         await undoHeld(c, injected);
         undoneAt = wallNow();
       }
@@ -214,23 +216,27 @@ async function runOnce(c: RunContext): Promise<DrillRunReport> {
       stop = decideStop({ kind, timings, injectedAt: t0, undoneAt, movedAt, protocols: probes.map((p) => p.sorted()), probeTimeoutMs: PROBE_TIMEOUT_MS, now });
       if (stop !== 'continue') break;
     }
-  } finally {
+  } catch (err: unknown) {
     await Promise.all(probes.map((p) => p.stop()));
-    if (injected && !injected.undone && expectationFor(kind).holdsFault) await undoHeld(c, injected).catch((err: unknown) => c.log?.(`undo failed: ${String(err)}`));
+    await restore(c, injected).catch((e: unknown) => c.log?.(`restoring the lab after a failed drill failed too: ${String(e)}`));
+    throw err;
   }
+  await Promise.all(probes.map((p) => p.stop()));
   const [tcp, udp] = probes.map((p) => p.sorted());
-  const after = await retry(() => hands.addressHolder(d, target.address), timings.deadlineMs);
-  const owner = after?.holder ?? null;
-
-  await restore(c, injected!);
+  let owner: string | null;
+  try {
+    if (injected.undone === false && expectationFor(kind).holdsFault) await undoHeld(c, injected);
+    owner = (await retry(() => hands.addressHolder(d, target.address), timings.deadlineMs))?.holder ?? null;
+  } finally {
+    await restore(c, injected);
+  }
   const addressOn = await settle(c, target.address);
   const finalHolder = (await hands.addressHolder(d, target.address).catch(() => undefined))?.holder;
 
   const tcpSummary = summarizeProbe(tcp!);
   const udpSummary = udp ? summarizeProbe(udp) : null;
-  const recoveryFrom = undoneAt ?? t0;
   const recovered = [tcp, udp].filter((x) => x !== undefined).map((x) => recoveredAt(x, t0));
-  const recoveryMs = recovered.every((x) => x !== undefined) ? roundMs(Math.max(...recovered.map((x) => x!)) - recoveryFrom) : null;
+  const recoveryMs = recovered.every((x) => x !== undefined) ? roundMs(Math.max(...recovered.map((x) => x!)) - t0) : null;
   const moved = owner !== null && owner !== before.holder;
   const transitionAt = moved ? (acquiredAt !== undefined && acquiredAt >= t0 && movedAt !== undefined && acquiredAt <= movedAt ? acquiredAt : movedAt) : undefined;
   const problems = judgeDrill({
@@ -261,7 +267,7 @@ async function runOnce(c: RunContext): Promise<DrillRunReport> {
     tcp: tcpSummary,
     udp: udpSummary,
     addressOn,
-    fault: { method: injected!.method, ...(undoneAt !== undefined ? { heldMs: roundMs(undoneAt - t0) } : {}) },
+    fault: { method: injected.method, ...(undoneAt !== undefined ? { heldMs: roundMs(undoneAt - t0) } : {}) },
   };
 }
 
@@ -315,7 +321,14 @@ async function inject(c: RunContext, d: LabDescriptor, victim: DrillAgent): Prom
       if (!(await isHostProcess(pid, 'kube-apiserver'))) {
         throw new Error(`the lab's API server (pid ${pid}) is not running`);
       }
+      // Stopped as an operator would (SIGTERM); its graceful drain of open watches can take half a
+      // minute, so SIGKILL after 5 s.
       signal(pid, 'SIGTERM');
+      const killBy = wallNow() + 5_000;
+      while (await isHostProcess(pid, 'kube-apiserver')) {
+        if (wallNow() > killBy) signal(pid, 'SIGKILL');
+        await sleep(50);
+      }
       return { method: `API server ${pid} stopped (SIGTERM)`, victim, undone: false };
     }
   }
