@@ -168,7 +168,7 @@ class LocalControlPlane implements ControlPlane {
 
   async startApiServer(): Promise<void> {
     if (livePid(this.apiServer) !== undefined) throw new Error('kube-apiserver is already running');
-    this.apiServer = this.launch('kube-apiserver', apiServerArgs(this.settings, this.etcdUrl));
+    this.apiServer = this.launch('kube-apiserver', sharedApiServerArgs(this.settings.dir, this.settings.ports, this.settings.extraApiServerArgs));
     const ca = readFileSync(this.caPath);
     await this.waitUntil('kube-apiserver /readyz', this.apiServer, 'kube-apiserver.log', async () => {
       const res = await get(`${this.server}/readyz`, { ca, token: this.token });
@@ -264,10 +264,6 @@ class LocalControlPlane implements ControlPlane {
     const tail = tailOf(join(this.dir, log), 40);
     return new Error(`${message}\n--- last lines of ${log} ---\n${tail}`);
   }
-}
-
-function apiServerArgs(s: Settings, _etcdUrl: string): string[] {
-  return sharedApiServerArgs(s.dir, s.ports, s.extraApiServerArgs);
 }
 
 function startGuard(dir: string): ChildProcess {
