@@ -70,6 +70,8 @@ describe('API server outage', () => {
       timeoutMs: 30_000,
       what: 'every holder back at the holder priority',
     });
+    // The informers restarted after their errors and listed again: every agent is ready.
+    await waitFor(() => s.agents.every((a) => a.agent.ready().ok), { timeoutMs: 30_000, what: 'every agent ready again' });
     await new Promise((r) => setTimeout(r, 2 * SETTINGS.leaseDurationMs));
     expect(await s.holders()).toEqual(before);
     expect(await s.transitions()).toEqual(transitions);

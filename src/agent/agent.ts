@@ -101,6 +101,8 @@ export class Agent {
   private stopped = false;
   private lastJoinError: string | undefined;
   private lastInstances: readonly KeepalivedInstanceInput[] = [];
+  /** Our own lease API calls are failing or not completing: judge nobody (ADR 0005). */
+  private apiImpaired = false;
 
   constructor(private readonly o: AgentOptions) {
     this.view = new LeaseView(o.settings.leaseDurationMs);
@@ -230,7 +232,7 @@ export class Agent {
   private ownershipInput(now: number, draining = false): OwnershipInput {
     const poolSelectors = new Map((this.parsed?.pools ?? []).map((p) => [p.name, p.spec.agentSelector] as const));
     const agents = this.view.agentViews(now).map((a) => (draining && a.name === this.o.name ? { ...a, draining: true } : a));
-    return { me: this.o.name, now, settings: this.o.settings, blind: this.view.blind, agents, poolSelectors };
+    return { me: this.o.name, now, settings: this.o.settings, blind: this.view.blind || this.apiImpaired, agents, poolSelectors };
   }
 
   private ensureParsed(): void {
@@ -259,6 +261,7 @@ export class Agent {
         if (r.outcome === 'fenced' || r.outcome === 'alreadyFenced') fenced.add(holder);
         this.o.log.info({ component: 'ownership', lease: observed.name, reason: r.outcome }, 'fence');
       } catch (err: unknown) {
+        this.apiWorks(false);
         this.o.log.warn({ component: 'ownership', lease: observed.name, err }, 'fence failed');
       }
     }));
@@ -350,6 +353,27 @@ export class Agent {
     }
   }
 
+  /**
+   * Observation clocks are only trustworthy while our own API access works: a failing (or hung,
+   * hence degraded) renewal makes this agent judge nobody, and the first renewal that succeeds
+   * afterwards restarts every observation, so a full lease duration of working access is needed
+   * before anyone can be judged dead (ADR 0005). Without this an API restart that delays every
+   * agent's renewals lets the agents fence each other.
+   */
+  private apiWorks(ok: boolean): void {
+    if (!ok) {
+      if (!this.apiImpaired) this.o.log.info({ component: 'agent' }, 'lease API failing: judging nobody');
+      this.apiImpaired = true;
+      return;
+    }
+    if (!this.apiImpaired) return;
+    this.apiImpaired = false;
+    // A view that is blind (watch down) is reset by the watch's reconnect instead.
+    if (!this.view.blind) this.view.reset(this.o.clock.now());
+    this.o.log.info({ component: 'agent' }, 'lease API works again: observation clocks restarted');
+    this.trigger('apiRecovered');
+  }
+
   private startRenewer(lease: LeaseRecord): void {
     const renewer = new AgentLeaseRenewer(this.o.store, this.identity(), this.o.settings, this.o.clock, {
       fenced: (by) => {
@@ -359,10 +383,15 @@ export class Agent {
       },
       degraded: () => {
         this.o.log.warn({ component: 'agent' }, 'cannot renew within the renew deadline: degraded VRRP priority');
+        this.apiWorks(false);
         this.trigger('degraded');
       },
       recovered: () => this.trigger('recovered'),
-      error: (err: unknown) => this.o.log.debug({ component: 'agent', err }, 'renewal failed'),
+      renewed: () => this.apiWorks(true),
+      error: (err: unknown) => {
+        this.apiWorks(false);
+        this.o.log.debug({ component: 'agent', err }, 'renewal failed');
+      },
     }, lease);
     this.renewer = renewer;
     renewer.start();
