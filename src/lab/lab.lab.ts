@@ -4,6 +4,7 @@
 // then `lab down` and proof that nothing carrying the name is left: namespace, link, pid, directory.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
+import { get as httpsGet } from 'node:https';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -129,11 +130,34 @@ describe(`lab ${name}`, () => {
     expect(await res.text()).toMatch(/^smartnat_/m);
   }, 30_000);
 
-  test("an agent's API path can be cut and restored through the lab CLI", async () => {
-    const cut = JSON.parse((await cli('api', 'a1', 'refuse', '--json')).stdout) as { mode: string; listening: boolean };
-    expect(cut).toMatchObject({ mode: 'refuse', listening: false });
-    const back = JSON.parse((await cli('api', 'a1', 'pass', '--delay', '0', '--json')).stdout) as { mode: string; listening: boolean };
+  test("an agent's API path through its proxy: delay, refuse and blackhole are measurable, pass restores", async () => {
+    const d = descriptor!;
+    const server = /server: (https:\/\/[\d.]+:\d+)/.exec(readFileSync(join(d.dir, 'agents', 'a1', 'kubeconfig'), 'utf8'))![1]!;
+    const ca = readFileSync(join(d.dir, 'ca.crt'));
+    const readyz = (): Promise<{ outcome: string; ms: number }> => new Promise((resolve) => {
+      const t0 = performance.now();
+      const req = httpsGet(`${server}/readyz`, { ca, agent: false, timeout: 1500 }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ outcome: `http ${res.statusCode}`, ms: performance.now() - t0 }));
+      });
+      req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+      req.on('error', (err: NodeJS.ErrnoException) => resolve({ outcome: err.code ?? err.message, ms: performance.now() - t0 }));
+    });
+    const base = await readyz();
+    expect(base.outcome).toBe('http 200');
+    expect(base.ms).toBeLessThan(400);
+    await cli('api', 'a1', '--delay', '150');
+    // a TLS 1.3 handshake and one request: at least two round trips of 2 x 150 ms through the proxy
+    const slow = await readyz();
+    expect(slow.outcome).toBe('http 200');
+    expect(slow.ms).toBeGreaterThanOrEqual(600);
+    await cli('api', 'a1', 'refuse', '--delay', '0');
+    expect((await readyz()).outcome).toBe('ECONNREFUSED');
+    await cli('api', 'a1', 'blackhole');
+    expect(await readyz()).toMatchObject({ outcome: 'TIMEOUT' });
+    const back = JSON.parse((await cli('api', 'a1', 'pass', '--json')).stdout) as { mode: string; listening: boolean };
     expect(back).toMatchObject({ mode: 'pass', listening: true });
+    expect((await readyz()).outcome).toBe('http 200');
   }, 60_000);
 
   test('a second up changes nothing', async () => {
@@ -143,6 +167,27 @@ describe(`lab ${name}`, () => {
     expect(again.agents.map((a) => a.pid)).toEqual(descriptor!.agents.map((a) => a.pid));
     expect(again.apiserver.pid).toBe(descriptor!.apiserver.pid);
   }, 120_000);
+
+  test('up restarts a killed agent in place and keeps the rest', async () => {
+    const before = descriptor!;
+    const victim = before.agents[1]!;
+    process.kill(victim.pid!, 'SIGKILL');
+    const deadline = performance.now() + 5000;
+    while (pidAlive(victim.pid!) && performance.now() < deadline) await sleep(20);
+    const { stdout, stderr } = await cli('up', '--json');
+    expect(stderr).toMatch(new RegExp(`repaired \\(the agent is not running: ${victim.name}\\)`));
+    const after = JSON.parse(stdout) as LabDescriptor;
+    const again = after.agents.find((a) => a.name === victim.name)!;
+    expect(again.pid).not.toBeNull();
+    expect(again.pid).not.toBe(victim.pid);
+    expect(pidAlive(again.pid!)).toBe(true);
+    expect(after.apiserver.pid).toBe(before.apiserver.pid);
+    expect(after.agents.filter((a) => a.name !== victim.name).map((a) => a.pid)).toEqual(before.agents.filter((a) => a.name !== victim.name).map((a) => a.pid));
+    descriptor = after;
+    // and the lab still serves
+    const m = after.mappings[0]!;
+    expect(await probeUntilOk(after, 'c1', 'tcp', m.addresses[0]!, m.ports[0]!.port, 30_000)).toMatchObject({ result: 'ok' });
+  }, 180_000);
 
   test('down leaves no namespace, link, process or directory behind', async () => {
     const d = descriptor!;
