@@ -57,7 +57,8 @@ export function planKeepalivedInstances(input: KeepalivedPlanInput): KeepalivedI
         const s = findOn(ext, value, named);
         return s === undefined ? [] : [s.source];
       });
-    out.push({ address, interface: itf.name, vrid, sourceAddress: itf.source, peers: peerAddresses, advertIntervalMs: pool.spec.vrrp.advertIntervalMs });
+    const peersSorted = [...new Set(peerAddresses)].sort((x, y) => (parseIpv4(x) ?? 0) - (parseIpv4(y) ?? 0));
+    out.push({ address, interface: itf.name, vrid, sourceAddress: itf.source, peers: peersSorted, advertIntervalMs: pool.spec.vrrp.advertIntervalMs });
   }
   return out.sort((a, b) => (parseIpv4(a.address) ?? 0) - (parseIpv4(b.address) ?? 0));
 }
