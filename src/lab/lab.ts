@@ -9,7 +9,7 @@ import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promise
 import { join, dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { ExecaCommandRunner, type CommandRunner } from '../dataplane/command-runner.js';
 import { controlProxy, type ProxyStatePatch, type ProxyStatus } from './api-proxy.js';
 import { apiServerArgs, apiServerReady, freePorts, httpGet, renderKubeconfig, startLabControlPlane, stopLabControlPlane, type LabControlPlane } from './control-plane.js';
@@ -31,6 +31,8 @@ const METRICS_PORT = 9100;
 const MANAGEMENT_PREFIX = '198.19.255';
 const NAME = /^[a-z][a-z0-9]{1,9}$/;
 const RECORD = 'lab.json';
+/** The agents' token users are in this group, bound to the chart's ClusterRole and lease Role. */
+const AGENT_GROUP = 'smartnat-lab-agents';
 
 /** `smartnat lab status --json` (docs/lab-status.schema.json). */
 export interface LabDescriptor {
@@ -174,7 +176,7 @@ export function findRepoRoot(from: string = dirname(fileURLToPath(import.meta.ur
 }
 
 async function ensureBinaries(runner: CommandRunner, repo: string, given: string | undefined, log: (l: string) => void): Promise<string> {
-  const need = ['kube-apiserver', 'etcd', 'kubectl'];
+  const need = ['kube-apiserver', 'etcd', 'kubectl', 'helm'];
   if (given !== undefined) {
     for (const b of need) if (!existsSync(join(given, b))) throw new LabError(`${given} has no ${b}`);
     return given;
@@ -255,6 +257,26 @@ export function renderDemoObjects(name: string): string {
     },
   ];
   return docs.map((d) => `---\n${stringify(d, { lineWidth: 0 })}`).join('');
+}
+
+/**
+ * The chart's own least-privilege RBAC (helm template), bound to the lab agents' group as well as
+ * the chart's ServiceAccount: the lab's agents get exactly what an installed agent gets.
+ */
+async function renderAgentRbac(runner: CommandRunner, binDir: string): Promise<string> {
+  const chart = join(findRepoRoot(), 'charts', 'smartnat');
+  const { stdout } = await runner.run(join(binDir, 'helm'), ['template', 'smartnat', chart, '--namespace', LEASE_NAMESPACE, '--show-only', 'templates/rbac.yaml']);
+  const out: string[] = [];
+  for (const doc of parseAllDocuments(stdout)) {
+    const obj = doc.toJSON() as { kind?: string; subjects?: unknown[] } | null;
+    if (obj === null || typeof obj !== 'object') continue;
+    if (obj.kind === 'ClusterRoleBinding' || obj.kind === 'RoleBinding') {
+      obj.subjects = [...(obj.subjects ?? []), { kind: 'Group', name: AGENT_GROUP, apiGroup: 'rbac.authorization.k8s.io' }];
+    }
+    out.push(`---\n${stringify(obj, { lineWidth: 0 })}`);
+  }
+  if (!out.length) throw new LabError(`helm template ${chart} rendered no RBAC`);
+  return out.join('');
 }
 
 /** Reads a lab's record and the kernel into the status descriptor; undefined when there is no lab. */
@@ -412,7 +434,7 @@ async function bringUp(rec: LabRecord, o: { runner: CommandRunner; binDir: strin
   const agentTokens = rec.agents.map(() => randomToken());
   const cp = await startLabControlPlane({
     dir, binDir, runner, ports: { etcdClient, etcdPeer, apiServer }, adminToken: randomToken(),
-    users: rec.agents.map((a, i) => ({ token: agentTokens[i]!, name: `smartnat-lab-agent-${a.name}`, groups: ['system:masters'] })),
+    users: rec.agents.map((a, i) => ({ token: agentTokens[i]!, name: `smartnat-lab-agent-${a.name}`, groups: [AGENT_GROUP] })),
     extraIps: rec.agents.map((a) => a.hostAddress),
   });
   rec.controlPlane = cp;
@@ -423,6 +445,7 @@ async function bringUp(rec: LabRecord, o: { runner: CommandRunner; binDir: strin
   await kubectl(runner, binDir, cp.kubeconfigPath, ['apply', '--server-side', '-f', crds]);
   await kubectl(runner, binDir, cp.kubeconfigPath, ['wait', '--for=condition=Established', '--timeout=60s', '-f', crds]);
   await kubectl(runner, binDir, cp.kubeconfigPath, ['apply', '--server-side', '-f', '-'], renderDemoObjects(name));
+  await kubectl(runner, binDir, cp.kubeconfigPath, ['apply', '--server-side', '-f', '-'], await renderAgentRbac(runner, binDir));
 
   log(`lab ${name}: building namespaces, segments, routers, clients and echo backends`);
   await buildTopology(o.spec, { name, stateRoot: o.root, runner, persistent: true });
