@@ -282,8 +282,10 @@ export function register(program: Command, io: CliIo): void {
           })
         : undefined;
       const onSignal = (): void => abort.abort();
-      process.once('SIGTERM', onSignal);
-      process.once('SIGINT', onSignal);
+      // `on`, not `once`: execa's exit hook re-raises a signal when it finds itself the only
+      // listener left, which a fired `once` listener would make it.
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
       log.info({ component: 'watchdog', staleAfterMs, intervalMs, keepalived: flags.keepalived }, 'keepalived watchdog started');
       try {
         await runWatchdog({ probe, alive: new AliveFileOverride(agentTrackFilePath(flags.stateDir)), ...(keepalived ? { keepalived } : {}), staleAfterMs, intervalMs, log }, abort.signal);
