@@ -3,7 +3,7 @@
 // created as the leader would (createAddressLease). A sampler checks, every 50 ms, that no address
 // is carried by two keepalived holders at once.
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { loadTestKubeConfig, waitFor } from '../../test/support/kube.js';
 import { installCrds } from '../../test/fixtures/crd/server.js';
 import { GROUP, VERSION } from '../api/types.js';
@@ -199,6 +199,49 @@ describe('agents against the real API server', () => {
       expect(`${t.agent.name} ${owned.has(vip)}`).toBe(`${t.agent.name} ${t.agent.name === owner}`);
       expect(t.kernel.sets.get('smartnat-eligible')?.entries.has(vip)).toBe(true);
     }
+    expect(s.violations).toEqual([]);
+  }, 120_000);
+
+  it('with the leader\'s duties: one leader creates the leases, owners report; when the leader dies another takes over the duties and its addresses move', async () => {
+    const s = await scenario({ count: 3, withLeader: true, firstHost: 240 });
+    const custom = s.kc.makeApiClient(CustomObjectsApi);
+    await s.kc.makeApiClient(CoreV1Api).createNamespacedService({ namespace: s.ns, body: { metadata: { name: 'echo' }, spec: { ports: [{ name: 'http', port: 80, protocol: 'TCP' }] } } });
+    const mapping = async (name: string, addresses: string[]): Promise<void> => {
+      await custom.createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: 'mappings',
+        namespace: s.ns,
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Mapping', metadata: { name }, spec: { addresses, serviceName: 'echo', ports: [{ port: 8080, protocol: 'tcp', servicePort: 80 }] } },
+      });
+    };
+    const configured = async (name: string): Promise<Record<string, { owner?: string }>> => {
+      const m = (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: 'mappings', namespace: s.ns, name })) as { status?: { configuredAddresses?: Record<string, { owner?: string }> } };
+      return m.status?.configuredAddresses ?? {};
+    };
+    await mapping('first', s.addresses);
+    const holders = await allHeld(s);
+    const leaders = s.agents.filter((a) => a.elector?.isLeader === true).map((a) => a.agent.name);
+    expect(leaders).toHaveLength(1);
+    // Every owner reports its own entries (server-side apply by field manager smartnat-agent/<agent>).
+    await waitFor(async () => {
+      const c = await configured('first');
+      return s.addresses.every((a) => c[a]?.owner === holders.get(a));
+    }, { what: 'an entry per address, by its owner' });
+    const leader = s.agents.find((a) => a.agent.name === leaders[0]);
+    if (!leader) throw new Error('no leader');
+    await leader.agent.kill();
+    s.dead.add(leader.agent.name);
+    const after = await allHeld(s, undefined, 20_000);
+    for (const a of s.addresses) if (holders.get(a) !== leader.agent.name) expect(after.get(a)).toBe(holders.get(a));
+    await waitFor(() => s.agents.filter((a) => !s.dead.has(a.agent.name) && a.elector?.isLeader === true).length === 1, { timeoutMs: 20_000, what: 'a new leader' });
+    // The new leader does the duties: an address of a new Mapping gets its lease and an owner.
+    const extra = '203.0.113.243';
+    await custom.patchClusterCustomObject({ group: GROUP, version: VERSION, plural: 'addresspools', name: s.pool, body: [{ op: 'replace', path: '/spec/addresses', value: [`${s.addresses[0]}-${extra}`] }] }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch));
+    await mapping('second', [extra]);
+    const owner = await waitFor(async () => (await s.holders()).get(extra) || undefined, { timeoutMs: 20_000, what: 'a lease and an owner for the new address' });
+    expect(s.dead.has(owner)).toBe(false);
+    await waitFor(async () => (await configured('second'))[extra]?.owner === owner, { what: 'the new owner reports' });
     expect(s.violations).toEqual([]);
   }, 120_000);
 });

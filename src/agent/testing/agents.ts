@@ -18,6 +18,12 @@ import { parseInterfaceAddress } from '../../model/net.js';
 import type { AgentFacts } from '../../model/snapshot.js';
 import type { LeaseSettings } from '../../plan/lease-settings.js';
 import { Agent } from '../agent.js';
+import type { LeaseView } from '../../plan/lease-view.js';
+import { LeaderDuties } from '../leader-duties.js';
+import { leaderDutiesHook } from '../leader-hook.js';
+import { LeaderElector } from '../../cluster/leader-elector.js';
+import { KubeStatusWriter } from '../../cluster/status-writer.js';
+import { kubeEventRecorder } from '../../cluster/events.js';
 import { createAgentMetrics } from '../metrics.js';
 import type { KeepalivedPort } from '../ports.js';
 
@@ -70,6 +76,7 @@ export interface TestAgent {
   readonly keepalived: FakeKeepalived;
   readonly leaseInformer: () => LeaseInformer;
   readonly registry: Registry;
+  readonly elector?: LeaderElector;
 }
 
 export interface TestAgentOptions {
@@ -86,6 +93,8 @@ export interface TestAgentOptions {
   readonly stateFile?: string;
   /** A separate kubeconfig for the lease watch (e.g. through a FreezableProxy). */
   readonly leaseKc?: KubeConfig;
+  /** Campaign for smartnat-leader and run the leader's duties (which create the address leases). */
+  readonly withLeader?: boolean;
 }
 
 export function makeTestAgent(o: TestAgentOptions): TestAgent {
@@ -97,14 +106,21 @@ export function makeTestAgent(o: TestAgentOptions): TestAgent {
   const ref: { agent?: Agent } = {};
   const cluster = new ResourceInformers({ kc: o.kc, namespaces: o.watchNamespaces, changed: () => ref.agent?.resourcesChanged(), backoff: { initialMs: 100, maxMs: 1000 } });
   const facts = { ...agentFacts(o.index, o.labels), name: o.name };
-  const agent = new Agent({
+  const store = new KubeLeaseStore(o.kc, o.namespace);
+  const elector = o.withLeader
+    ? new LeaderElector(store, o.name, o.settings, clock, { startedLeading: () => ref.agent?.trigger('leader'), stoppedLeading: () => ref.agent?.trigger('leader') })
+    : undefined;
+  const duties = o.withLeader
+    ? new LeaderDuties({ leases: store, status: new KubeStatusWriter(o.kc), events: kubeEventRecorder(o.kc, o.name, clock), namespace: o.namespace, log: silentLogger(), clock, settings: o.settings })
+    : undefined;
+  const agent: Agent = new Agent({
     name: o.name,
     clock,
     log: silentLogger(),
     metrics: createAgentMetrics(registry),
     settings: o.settings,
     dataPlaneSettings: DEFAULT_SETTINGS,
-    store: new KubeLeaseStore(o.kc, o.namespace),
+    store,
     cluster,
     makeLeaseFeed: (view, changed) => {
       informer = new LeaseInformer({ kc: o.leaseKc ?? o.kc, namespace: o.namespace, view, clock, changed, quietAfterMs: 3 * o.settings.leaseDurationMs, backoff: { initialMs: 100, maxMs: 1000 } });
@@ -118,6 +134,9 @@ export function makeTestAgent(o: TestAgentOptions): TestAgent {
     handoffGraceMs: o.handoffGraceMs ?? 300,
     heartbeatMs: 500,
     fullResyncMs: 30_000,
+    ...(elector && duties
+      ? { leader: { elector, duties: leaderDutiesHook(duties, { objects: () => cluster.objects(), view: (): LeaseView => agent.view, me: o.name, settings: o.settings, clock }) } }
+      : {}),
   });
   ref.agent = agent;
   return {
@@ -125,6 +144,7 @@ export function makeTestAgent(o: TestAgentOptions): TestAgent {
     kernel,
     keepalived,
     registry,
+    ...(elector ? { elector } : {}),
     leaseInformer: () => {
       if (!informer) throw new Error('lease informer not built');
       return informer;

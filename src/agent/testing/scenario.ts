@@ -19,8 +19,8 @@ export const SETTINGS: LeaseSettings = {
   fenceBurst: 4,
 };
 
-export function addresses(n: number): string[] {
-  return Array.from({ length: n }, (_, i) => `203.0.113.${10 + i}`);
+export function addresses(n: number, first = 10): string[] {
+  return Array.from({ length: n }, (_, i) => `203.0.113.${first + i}`);
 }
 
 export interface Scenario {
@@ -52,12 +52,12 @@ export async function proxiedKubeConfig(kc: KubeConfig): Promise<{ kc: KubeConfi
   return { kc: copy, proxy };
 }
 
-export async function scenario(opts: { count: number; agents?: number; settings?: LeaseSettings; kc?: KubeConfig; handoffGraceMs?: number; proxy?: FreezableProxy; proxiedKc?: KubeConfig; proxied?: number; proxiedWhole?: boolean; unsampled?: readonly string[]; stateDir?: string }): Promise<Scenario> {
+export async function scenario(opts: { count: number; agents?: number; settings?: LeaseSettings; kc?: KubeConfig; handoffGraceMs?: number; proxy?: FreezableProxy; proxiedKc?: KubeConfig; proxied?: number; proxiedWhole?: boolean; unsampled?: readonly string[]; stateDir?: string; withLeader?: boolean; firstHost?: number }): Promise<Scenario> {
   const kc = opts.kc ?? loadTestKubeConfig();
   const settings = opts.settings ?? SETTINGS;
   const ns = await createTestNamespace('agt-', kc);
   const pool = `agt-${ns}`;
-  const list = addresses(opts.count);
+  const list = addresses(opts.count, opts.firstHost);
   await kc.makeApiClient(CustomObjectsApi).createClusterCustomObject({
     group: GROUP,
     version: VERSION,
@@ -75,6 +75,7 @@ export async function scenario(opts: { count: number; agents?: number; settings?
       settings,
       handoffGraceMs: opts.handoffGraceMs ?? 300,
       ...(opts.stateDir ? { stateFile: `${opts.stateDir}/agent-${i}.json` } : {}),
+      ...(opts.withLeader ? { withLeader: true } : {}),
       ...(opts.proxied === i && opts.proxiedKc ? { leaseKc: opts.proxiedKc } : {}),
     }),
   );
@@ -116,7 +117,7 @@ export async function scenario(opts: { count: number; agents?: number; settings?
   await Promise.all(agents.map(async (a) => a.agent.start()));
   // As in a cluster: agents are up before Mappings exist and the leader creates address leases.
   await waitFor(() => agents.every((a) => a.agent.view.agentViews(0).length === agents.length), { what: 'every agent sees every agent lease' });
-  for (const [i, address] of list.entries()) await createAddressLease(store, { address, pool, vrid: i + 1 }, settings);
+  if (!opts.withLeader) for (const [i, address] of list.entries()) await createAddressLease(store, { address, pool, vrid: i + 1 }, settings);
   return s;
 }
 
