@@ -3,7 +3,7 @@
 // when there is no lab (status) or something was left behind (down). The work is in src/lab/lab.ts.
 import { Command, InvalidArgumentError } from 'commander';
 import { parseHostPort, parseStatePatch, runApiProxy, type ProxyMode } from '../lab/api-proxy.js';
-import { DEFAULT_LAB_NAME, DEFAULT_LAB_ROOT, LabError, describeLab, labDown, labUp, nextSteps, requireRoot, setApiPath } from '../lab/lab.js';
+import { DEFAULT_LAB_NAME, DEFAULT_LAB_ROOT, LabError, cliCommand, describeLab, labDown, labUp, nextSteps, requireRoot, setApiPath } from '../lab/lab.js';
 import { UsageError } from './errors.js';
 import type { CliIo } from './index.js';
 
@@ -43,7 +43,7 @@ export function register(program: Command, io: CliIo): void {
       if (result.action === 'unchanged') log(`lab ${opts.name} was already up: nothing to do`);
       if (result.action === 'repaired') log(`lab ${opts.name} was repaired (${result.problems.join('; ')})`);
       if (result.action === 'rebuilt') log(`lab ${opts.name} was rebuilt (${result.problems.join('; ')})`);
-      io.stdout.write(opts.json ? `${JSON.stringify(result.descriptor, null, 2)}\n` : `${nextSteps(result.descriptor).join('\n')}\n`);
+      io.stdout.write(opts.json ? `${JSON.stringify(result.descriptor, null, 2)}\n` : `${nextSteps(result.descriptor, cliCommand(), result.kubectl).join('\n')}\n`);
     });
 
   common(lab.command('down'))

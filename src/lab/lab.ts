@@ -6,7 +6,7 @@
 // namespace and link carrying the name and removes the directory. Does not: touch anything else.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join, dirname, resolve } from 'node:path';
+import { join, dirname, relative, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -70,6 +70,8 @@ interface LabRecord {
   readonly slot: number;
   readonly mainJs: string;
   readonly withAgents: boolean;
+  /** Where kube-apiserver, etcd, kubectl and helm came from. */
+  readonly binDir?: string;
   complete: boolean;
   controlPlane?: LabControlPlane;
   agents: AgentRecord[];
@@ -99,6 +101,8 @@ export interface UpResult {
   readonly action: 'created' | 'unchanged' | 'repaired' | 'rebuilt';
   readonly problems: readonly string[];
   readonly warnings: readonly string[];
+  /** The kubectl the lab used (kubectl may not be on PATH). */
+  readonly kubectl: string;
 }
 
 export interface DownReport {
@@ -374,12 +378,12 @@ export async function labUp(o: UpOptions = {}): Promise<UpResult> {
   const strayNamespaces = await listLabNamespaces(name, runner);
   if (existing) {
     problems = await problemsOf(existing, runner, root);
-    if (!problems.length) return { descriptor: await descriptorOf(existing), action: 'unchanged', problems, warnings: [] };
+    if (!problems.length) return { descriptor: await descriptorOf(existing), action: 'unchanged', problems, warnings: [], kubectl: kubectlOf(existing) };
     // Only processes died (a drill's victim, a crash): start them again, keep everything else.
     if (problems.every((p) => p.startsWith(PROXY_DOWN) || p.startsWith(AGENT_DOWN))) {
       log(`lab ${name}: restarting (${problems.join('; ')})`);
       await restartProcesses(existing, problems, runner);
-      return { descriptor: await descriptorOf(existing), action: 'repaired', problems, warnings: [] };
+      return { descriptor: await descriptorOf(existing), action: 'repaired', problems, warnings: [], kubectl: kubectlOf(existing) };
     }
     log(`lab ${name} is broken (${problems.join('; ')}): tearing it down and building it again`);
     action = 'rebuilt';
@@ -407,7 +411,7 @@ export async function labUp(o: UpOptions = {}): Promise<UpResult> {
   if (slot === undefined) throw new LabError('no free management slot in 198.19.255.0/24 (16 labs at most)');
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const { spec, plan } = planLab(name);
-  const rec: LabRecord = { version: 1, name, dir, slot, mainJs, withAgents, complete: false, agents: [] };
+  const rec: LabRecord = { version: 1, name, dir, slot, mainJs, withAgents, binDir, complete: false, agents: [] };
   plan.agents.forEach((a, i) => {
     const m = managementAddresses(slot, i);
     const stateDir = join(dir, 'agents', a.name);
@@ -423,7 +427,7 @@ export async function labUp(o: UpOptions = {}): Promise<UpResult> {
     log(`lab: up failed (${err instanceof Error ? err.message : String(err)}); the lab is left as it is for inspection: \`smartnat lab down --name ${name}\` removes it`);
     throw err;
   }
-  return { descriptor: await descriptorOf(rec), action, problems, warnings };
+  return { descriptor: await descriptorOf(rec), action, problems, warnings, kubectl: kubectlOf(rec) };
 }
 
 async function bringUp(rec: LabRecord, o: { runner: CommandRunner; binDir: string; log: (l: string) => void; root: string; spec: ReturnType<typeof planLab>['spec'] }): Promise<void> {
@@ -616,8 +620,18 @@ export async function setApiPath(o: LabOptions & { agent: string; patch?: ProxyS
   return controlProxy(a.proxyControl, o.patch);
 }
 
+function kubectlOf(rec: LabRecord): string {
+  return rec.binDir !== undefined ? join(rec.binDir, 'kubectl') : 'kubectl';
+}
+
+/** How to run this checkout's CLI from the current directory ("node dist/main.js"). */
+export function cliCommand(mainJs: string = join(findRepoRoot(), 'dist', 'main.js')): string {
+  const rel = relative(process.cwd(), mainJs);
+  return `node ${rel.startsWith('..') ? mainJs : rel}`;
+}
+
 /** Lines telling a newcomer what to try next. */
-export function nextSteps(d: LabDescriptor, mainCommand = 'smartnat'): string[] {
+export function nextSteps(d: LabDescriptor, mainCommand = 'smartnat', kubectlPath = 'kubectl'): string[] {
   const c1 = d.clients.find((c) => c.allowed);
   const c2 = d.clients.find((c) => !c.allowed);
   const m = d.mappings[0]!;
@@ -626,7 +640,7 @@ export function nextSteps(d: LabDescriptor, mainCommand = 'smartnat'): string[] 
     `lab ${d.name} is up (${d.dir})`,
     '',
     'Try:',
-    `  kubectl --kubeconfig ${d.kubeconfig} get mappings,addresspools,leases -A`,
+    `  ${kubectlPath} --kubeconfig ${d.kubeconfig} get mappings,addresspools,leases -A`,
   ];
   if (c1) lines.push(`  echo hello | ip netns exec ${c1.netns} nc -w 2 ${m.addresses[0]} ${m.ports[0]!.port}      # ${c1.name}: allowed, the echo answers`);
   if (c2) lines.push(`  echo hello | ip netns exec ${c2.netns} nc -w 2 ${m.addresses[1] ?? m.addresses[0]} ${m.ports[0]!.port}      # ${c2.name}: not in allowedSources, no answer`);
@@ -634,7 +648,7 @@ export function nextSteps(d: LabDescriptor, mainCommand = 'smartnat'): string[] 
     `  ip netns exec ${c1?.netns ?? `${d.name}-c1`} node ${join(d.dir, PROBE_FILE)} --proto udp --host ${m.addresses[0]} --port ${m.ports[0]!.port}`,
     `  curl -s ${d.agents[0]?.metrics ?? ''} | grep ^smartnat_`,
     `  ${mainCommand} lab api a1 blackhole${nameFlag}   # cut a1 from the API server (then: pass, refuse, --delay MS)`,
-    `  ${mainCommand} drill kill${nameFlag}             # when drills are available`,
+    `  ${mainCommand} drill kill${nameFlag}             # kill the owner of ${m.addresses[0]}: every process and its links; prints the gap`,
     `  ${mainCommand} lab down${nameFlag}`,
   );
   return lines;
