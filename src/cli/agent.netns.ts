@@ -14,6 +14,7 @@ import { startControlPlane, type ControlPlane } from '../../test/support/control
 import { createTestNamespace, kubectl, loadTestKubeConfig, waitFor } from '../../test/support/kube.js';
 import { CRD_DIR, CRD_NAMES } from '../../test/fixtures/crd/server.js';
 import { GROUP, VERSION } from '../api/types.js';
+import { createAgentNamespace, deleteAgentNamespace } from '../agent/testing/agent-netns.js';
 
 const VIP = '203.0.113.10';
 const NETNS = `sncli-${process.pid}`;
@@ -48,26 +49,12 @@ beforeAll(async () => {
   await kubectl(['apply', '-f', CRD_DIR], { kubeconfig });
   await kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...CRD_NAMES.map((n) => `crd/${n}`)], { kubeconfig });
   kc = loadTestKubeConfig(kubeconfig);
-  await sh(['ip', 'netns', 'add', NETNS]);
-  for (const cmd of [
-    'link set lo up',
-    'link add ext0 type veth peer name ext0-peer',
-    'addr add 203.0.113.2/24 dev ext0',
-    'link set ext0-peer up',
-    'link set ext0 up',
-    'route add default via 203.0.113.1 dev ext0',
-    'link add int0 type veth peer name int0-peer',
-    'addr add 198.51.100.2/24 dev int0',
-    'link set int0-peer up',
-    'link set int0 up',
-  ]) {
-    await sh(['ip', '-n', NETNS, ...cmd.split(' ')]);
-  }
+  await createAgentNamespace(NETNS);
   stateDir = await mkdtemp(join(tmpdir(), 'sncli-'));
 }, 180_000);
 
 afterAll(async () => {
-  await execa('ip', ['netns', 'del', NETNS], { reject: false });
+  await deleteAgentNamespace(NETNS);
   if (stateDir !== '') await rm(stateDir, { recursive: true, force: true });
   await plane?.stop();
 }, 60_000);

@@ -1,0 +1,26 @@
+// Test support: a network namespace shaped like one agent host (veth uplink ext0 203.0.113.2/24
+// with a default route via 203.0.113.1, internal int0 198.51.100.2/24), for running a real
+// `smartnat agent --netns`. Deleting the namespace removes everything in it. Tests only.
+import { execa } from 'execa';
+
+export const AGENT_HOST_SETUP = [
+  'link set lo up',
+  'link add ext0 type veth peer name ext0-peer',
+  'addr add 203.0.113.2/24 dev ext0',
+  'link set ext0-peer up',
+  'link set ext0 up',
+  'route add default via 203.0.113.1 dev ext0',
+  'link add int0 type veth peer name int0-peer',
+  'addr add 198.51.100.2/24 dev int0',
+  'link set int0-peer up',
+  'link set int0 up',
+] as const;
+
+export async function createAgentNamespace(name: string): Promise<void> {
+  await execa('ip', ['netns', 'add', name]);
+  for (const cmd of AGENT_HOST_SETUP) await execa('ip', ['-n', name, ...cmd.split(' ')]);
+}
+
+export async function deleteAgentNamespace(name: string): Promise<void> {
+  await execa('ip', ['netns', 'del', name], { reject: false });
+}
