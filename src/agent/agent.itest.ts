@@ -162,7 +162,7 @@ describe('agents against the real API server', () => {
     expect(s.violations).toEqual([]);
   }, 120_000);
 
-  it('the holder programs the Mapping and reports it in status.configuredAddresses', async () => {
+  it('the holder programs the Mapping and reports it; when it dies the successor flips only the owned set and raises its priority after NAT', async () => {
     const s = await scenario({ count: 2 });
     const vip = s.addresses[0] ?? '';
     const core = s.kc.makeApiClient(CoreV1Api);
@@ -199,6 +199,35 @@ describe('agents against the real API server', () => {
       expect(`${t.agent.name} ${owned.has(vip)}`).toBe(`${t.agent.name} ${t.agent.name === owner}`);
       expect(t.kernel.sets.get('smartnat-eligible')?.entries.has(vip)).toBe(true);
     }
+    // Failover: the successor's kernel sees one ipset change (no iptables-restore: no re-render),
+    // and its keepalived is told 'holder' only once the address is in its owned set.
+    const late: string[] = [];
+    const callsBefore = new Map(s.agents.map((t) => [t.agent.name, t.kernel.calls.length]));
+    for (const t of s.agents) {
+      t.keepalived.onTrack = (address, state) => {
+        // Only addresses with rules count (the second address has no Mapping: nothing to program).
+        const hasRules = t.kernel.sets.get('smartnat-eligible')?.entries.has(address) ?? false;
+        if (state.role === 'holder' && hasRules && !(t.kernel.sets.get('smartnat-owned')?.entries.has(address) ?? false)) late.push(`${t.agent.name} ${address}`);
+      };
+    }
+    const dying = s.agents.find((t) => t.agent.name === owner);
+    if (!dying) throw new Error('no owner');
+    await dying.agent.kill();
+    s.dead.add(owner);
+    const after = await allHeld(s, undefined, 20_000);
+    const successor = s.agents.find((t) => t.agent.name === after.get(vip));
+    if (!successor) throw new Error('no successor');
+    const calls = successor.kernel.calls.slice(callsBefore.get(successor.agent.name) ?? 0).map((c) => c.cmd);
+    expect(calls).toContain('ipset');
+    expect(calls).not.toContain('iptables-restore');
+    expect(successor.kernel.sets.get('smartnat-owned')?.entries.has(vip)).toBe(true);
+    expect(late).toEqual([]);
+    await waitFor(async () => {
+      const m = (await s.kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: 'mappings', namespace: s.ns, name: 'echo' })) as {
+        status?: { configuredAddresses?: Record<string, { owner?: string }> };
+      };
+      return m.status?.configuredAddresses?.[vip]?.owner === successor.agent.name;
+    }, { what: 'the successor reports the address' });
     expect(s.violations).toEqual([]);
   }, 120_000);
 

@@ -32,11 +32,14 @@ export class FakeKeepalived implements KeepalivedPort {
   configs: KeepalivedInput[] = [];
   alive: boolean | undefined;
   stopped = false;
+  /** Called on every track write, before it is recorded (e.g. to check the kernel's state then). */
+  onTrack: ((address: string, state: TrackState) => void) | undefined;
 
   async writeAgentAlive(alive: boolean): Promise<void> {
     this.alive = alive;
   }
   async writeTrack(address: string, state: TrackState): Promise<void> {
+    this.onTrack?.(address, state);
     this.tracks.set(address, state);
   }
   async applyConfig(text: string, addresses: readonly string[]): Promise<ApplyOutcome> {
