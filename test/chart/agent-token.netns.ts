@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, KubeConfig, type V1DaemonSet } from '@kubernetes/client-node';
 import { execa, type ResultPromise } from 'execa';
 import { writeFileSync } from 'node:fs';
+import { createAgentNamespace, deleteAgentNamespace } from '../../src/agent/testing/agent-netns.js';
 import { GROUP, VERSION } from '../../src/api/types.js';
 import { startControlPlane, type ControlPlane } from '../support/control-plane.js';
 import { helm, kubectl, loadTestKubeConfig, waitFor, type ToolOptions } from '../support/kube.js';
@@ -59,25 +60,11 @@ beforeAll(async () => {
   plane = await startControlPlane();
   admin = loadTestKubeConfig(plane.kubeconfigPath);
   work = await mkdtemp(join(tmpdir(), 'snchart-'));
-  await execa('ip', ['netns', 'add', NETNS]);
-  for (const cmd of [
-    'link set lo up',
-    'link add ext0 type veth peer name ext0-peer',
-    'addr add 203.0.113.2/24 dev ext0',
-    'link set ext0-peer up',
-    'link set ext0 up',
-    'route add default via 203.0.113.1 dev ext0',
-    'link add int0 type veth peer name int0-peer',
-    'addr add 198.51.100.2/24 dev int0',
-    'link set int0-peer up',
-    'link set int0 up',
-  ]) {
-    await execa('ip', ['-n', NETNS, ...cmd.split(' ')]);
-  }
+  await createAgentNamespace(NETNS);
 }, 180_000);
 
 afterAll(async () => {
-  await execa('ip', ['netns', 'del', NETNS], { reject: false });
+  await deleteAgentNamespace(NETNS);
   if (work !== '') await rm(work, { recursive: true, force: true });
   await plane?.stop();
 }, 60_000);
