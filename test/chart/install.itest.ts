@@ -4,7 +4,7 @@
 // makes performed with a TokenRequest token of that ServiceAccount (enough), what it must not do
 // refused, helm upgrade, and helm uninstall leaving only the CRDs and the leases.
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiException, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
@@ -17,7 +17,7 @@ import { agentLeaseName, LABEL_ROLE, type LeaseRecord } from '../../src/plan/lea
 import { GROUP, LEGACY_FINALIZER, VERSION } from '../../src/api/types.js';
 import { installCrds } from '../fixtures/crd/server.js';
 import { createTestNamespace, helm, kubectl, loadTestKubeConfig, waitFor } from '../support/kube.js';
-import { CHART_DIR, parseManifests, withValuesFile, type KubeObject } from './chart.js';
+import { CHART_DIR, parseManifests, testKubernetesVersion, withValuesFile, type KubeObject } from './chart.js';
 import { canIList, expectedChartRows, serviceAccountKubeconfig, serviceAccountUser } from './rbac.js';
 
 // Two busy cores: helm and kubectl each start in about a second.
@@ -102,6 +102,17 @@ describe('helm install into the real API server', () => {
     const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
     expect(lines).toHaveLength(manifest.length);
     for (const line of lines) expect(line).toMatch(/\((server dry run)\)$/);
+  });
+
+  test.each(readdirSync(join(CHART_DIR, 'ci')).filter((f) => f.endsWith('.yaml')).sort())('ci/%s renders objects the API server accepts (server dry run)', async (file) => {
+    // Another release name: these are creates, not patches of the installed objects.
+    const rendered = await helm(['template', `ci-${ns.slice(-5)}`, CHART_DIR, '-n', ns, '--kube-version', testKubernetesVersion(), '-f', join(CHART_DIR, 'ci', file)]);
+    // The test API server has no Prometheus Operator CRDs: a ServiceMonitor is checked by the render tests only.
+    const objects = parseManifests(rendered.stdout).filter((o) => o.kind !== 'ServiceMonitor');
+    const r = await kubectl(['apply', '--dry-run=server', '--validate=strict', '-n', ns, '-f', '-'], { input: objects.map((o) => JSON.stringify(o)).join('\n') });
+    const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
+    expect(lines).toHaveLength(objects.length);
+    for (const line of lines) expect(line).toMatch(/ created \(server dry run\)$/);
   });
 
   test('the ServiceAccount can do exactly the expected table, in its namespace and elsewhere', async () => {
