@@ -46,6 +46,10 @@ app.kubernetes.io/part-of: smartnat
 {{- if lt (int $a.renewDeadlineMs) (mul 2 (int $a.retryPeriodMs)) -}}
 {{- fail (printf "agent.renewDeadlineMs (%d) must be at least 2 x agent.retryPeriodMs (%d)" (int $a.renewDeadlineMs) (int $a.retryPeriodMs)) -}}
 {{- end -}}
+{{- $drainMs := add (int $a.handoffGraceMs) (int $a.leaseDurationMs) -}}
+{{- if le (mul (int .Values.terminationGracePeriodSeconds) 1000) $drainMs -}}
+{{- fail (printf "terminationGracePeriodSeconds (%d s) must be longer than a drain: agent.handoffGraceMs + agent.leaseDurationMs = %d ms" (int .Values.terminationGracePeriodSeconds) $drainMs) -}}
+{{- end -}}
 {{- $names := dict -}}
 {{- range .Values.agent.interfaces -}}
 {{- if hasKey $names .name -}}
