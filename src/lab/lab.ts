@@ -31,6 +31,7 @@ const METRICS_PORT = 9100;
 const MANAGEMENT_PREFIX = '198.19.255';
 const NAME = /^[a-z][a-z0-9]{1,9}$/;
 const RECORD = 'lab.json';
+const SLOT_FILE = 'slot';
 /** The agents' token users are in this group, bound to the chart's ClusterRole and lease Role. */
 const AGENT_GROUP = 'smartnat-lab-agents';
 
@@ -220,8 +221,40 @@ async function usedSlots(runner: CommandRunner, root: string, self: string): Pro
     if (other === self) continue;
     const rec = await readRecord(join(root, other));
     if (rec) used.add(rec.slot);
+    const claim = await readFile(join(root, other, SLOT_FILE), 'utf8').catch(() => undefined);
+    if (claim !== undefined && /^\d+\s*$/.test(claim)) used.add(Number(claim));
   }
   return used;
+}
+
+/**
+ * Picks the lowest free management slot and records it. Two labs coming up at once may pick the
+ * same one; each then re-reads the records, and the one whose name sorts later picks again.
+ */
+async function claimSlot(runner: CommandRunner, root: string, name: string): Promise<number> {
+  const taken = new Set<number>();
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const used = await usedSlots(runner, root, name);
+    for (const s of taken) used.add(s);
+    const slot = [...Array(16).keys()].find((s) => !used.has(s));
+    if (slot === undefined) throw new LabError('no free management slot in 198.19.255.0/24 (16 labs at most)');
+    await writeFile(join(root, name, SLOT_FILE), `${slot}\n`);
+    await new Promise((r) => setTimeout(r, 50));
+    const rivals = await slotClaims(root, name);
+    if (!rivals.some((r) => r.slot === slot && r.name < name)) return slot;
+    taken.add(slot);
+  }
+  throw new LabError('could not claim a management slot');
+}
+
+async function slotClaims(root: string, self: string): Promise<{ name: string; slot: number }[]> {
+  const claims: { name: string; slot: number }[] = [];
+  for (const other of await readdir(root).catch(() => [] as string[])) {
+    if (other === self) continue;
+    const text = await readFile(join(root, other, SLOT_FILE), 'utf8').catch(() => undefined);
+    if (text !== undefined && /^\d+\s*$/.test(text)) claims.push({ name: other, slot: Number(text) });
+  }
+  return claims;
 }
 
 function randomToken(): string {
@@ -406,10 +439,8 @@ export async function labUp(o: UpOptions = {}): Promise<UpResult> {
   }
 
   await mkdir(root, { recursive: true, mode: 0o755 });
-  const used = await usedSlots(runner, root, name);
-  const slot = [...Array(16).keys()].find((s) => !used.has(s));
-  if (slot === undefined) throw new LabError('no free management slot in 198.19.255.0/24 (16 labs at most)');
   await mkdir(dir, { recursive: true, mode: 0o755 });
+  const slot = await claimSlot(runner, root, name);
   const { spec, plan } = planLab(name);
   const rec: LabRecord = { version: 1, name, dir, slot, mainJs, withAgents, binDir, complete: false, agents: [] };
   plan.agents.forEach((a, i) => {
