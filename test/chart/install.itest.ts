@@ -115,6 +115,20 @@ describe('helm install into the real API server', () => {
     for (const line of lines) expect(line).toMatch(/ created \(server dry run\)$/);
   });
 
+  test('a pod of the DaemonSet is admitted only where Pod Security allows privileged (docs/helm.md)', async () => {
+    const ds = JSON.parse((await kubectl(['get', 'daemonset', sa, '-n', ns, '-o', 'json'])).stdout) as { spec: { template: { metadata: Record<string, unknown>; spec: Record<string, unknown> } } };
+    const pod = (namespace: string): string => JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { ...ds.spec.template.metadata, name: 'agent-probe', namespace }, spec: { ...ds.spec.template.spec, nodeName: 'nat-1' } });
+    const baseline = await createTestNamespace('chart-baseline-');
+    await kubectl(['label', 'namespace', baseline, 'pod-security.kubernetes.io/enforce=baseline']);
+    const refused = await kubectl(['create', '--dry-run=server', '-f', '-'], { input: pod(baseline), allowFailure: true });
+    expect(refused.exitCode).not.toBe(0);
+    expect(refused.stderr).toContain('violates PodSecurity "baseline:latest"');
+    expect(refused.stderr).toMatch(/host namespaces|hostNetwork/);
+    await kubectl(['label', 'namespace', ns, 'pod-security.kubernetes.io/enforce=privileged']);
+    const admitted = await kubectl(['create', '--dry-run=server', '-f', '-'], { input: pod(ns) });
+    expect(admitted.stdout).toContain('pod/agent-probe created (server dry run)');
+  });
+
   test('the ServiceAccount can do exactly the expected table, in its namespace and elsewhere', async () => {
     // The API server grants every authenticated account some rows (discovery, self reviews):
     // measure them with a ServiceAccount nobody bound, and expect the chart to add exactly its own.
