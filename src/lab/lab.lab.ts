@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { findRepoRoot, type LabDescriptor } from './lab.js';
 import { uniqueLabName } from './topology.js';
 import { PROBE_FILE } from './scripts.js';
+import { isRunning as pidAlive } from '../../test/support/processes.js';
 
 const run = promisify(execFile);
 const repo = findRepoRoot();
@@ -63,15 +64,6 @@ async function probeUntilOk(d: LabDescriptor, client: string, proto: 'tcp' | 'ud
     const o = await probeFrom(d, client, proto, host, port);
     if (o.result === 'ok' || performance.now() > deadline) return o;
     await sleep(250);
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^\S+ \(.*\) [ZX]/.test(stat);
-  } catch {
-    return false;
   }
 }
 
