@@ -75,6 +75,27 @@ export interface AgentHealth {
   readonly detail: string;
 }
 
+export class ApiTimeoutError extends Error {
+  override readonly name = 'ApiTimeoutError';
+}
+
+/**
+ * API calls inside a sync are bounded: a hung connection must not stall the loop, because the
+ * loop's progress is what /healthz reports (liveness never depends on the API server). The
+ * request itself may still land later; the watch then tells us.
+ */
+async function bounded<T>(what: string, ms: number, call: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ApiTimeoutError(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([call, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   return a.size === b.size && [...a].every((x) => b.has(x));
 }
@@ -122,6 +143,11 @@ export class Agent {
 
   get name(): string {
     return this.o.name;
+  }
+
+  /** Bound of one API call inside a sync: a lease duration (at least 1 s). */
+  private get apiTimeoutMs(): number {
+    return Math.max(1000, this.o.settings.leaseDurationMs);
   }
 
   /** Every trigger (watch event, timer, keepalived notification) comes through here. */
@@ -216,7 +242,7 @@ export class Agent {
     const dp = await this.timed('dataplane', async () => this.dataPlanePhase(held, req.full));
     if (dp.retryAt !== undefined) wake.push(dp.retryAt);
     await this.timed('keepalived', async () => this.keepalivedPhase(held));
-    await this.timed('report', async () => this.reportPhase());
+    this.kickReport();
     await this.timed('leader', async () => this.leaderPhase());
     await this.saveState(held);
     const now = this.o.clock.now();
@@ -253,7 +279,7 @@ export class Agent {
       const observed = this.view.agentLease(holder);
       if (observed === undefined) return;
       try {
-        const r = await fenceAgent(this.o.store, observed, this.o.name, this.o.clock);
+        const r = await bounded('fence', this.apiTimeoutMs, fenceAgent(this.o.store, observed, this.o.name, this.o.clock));
         const at = this.o.clock.now();
         if (r.outcome === 'gone') this.view.forget(agentLeaseName(holder));
         else this.view.observe(r.lease, at);
@@ -275,13 +301,13 @@ export class Agent {
     if (lease === undefined) return;
     let r: MoveResult;
     try {
-      if (d.action === 'acquireFree') r = await acquireAddress(this.o.store, lease, this.o.name, this.o.clock);
+      if (d.action === 'acquireFree') r = await bounded('acquire', this.apiTimeoutMs, acquireAddress(this.o.store, lease, this.o.name, this.o.clock));
       else if (d.action === 'takeOver') {
         if (d.fenceFirst && !fenced.has(d.from)) return;
-        r = await takeOverAddress(this.o.store, lease, d.from, this.o.name, this.o.clock);
+        r = await bounded('takeOver', this.apiTimeoutMs, takeOverAddress(this.o.store, lease, d.from, this.o.name, this.o.clock));
       } else {
         await this.beginRelease(d.address);
-        r = await handOffAddress(this.o.store, lease, this.o.name, d.to, this.o.clock);
+        r = await bounded('handOff', this.apiTimeoutMs, handOffAddress(this.o.store, lease, this.o.name, d.to, this.o.clock));
       }
     } catch (err: unknown) {
       this.o.log.warn({ component: 'ownership', address: d.address, reason: d.reason, err }, `${d.action} failed`);
@@ -301,7 +327,7 @@ export class Agent {
     }
     this.o.log.debug({ component: 'ownership', address, reason: r.reason }, 'lost a compare-and-swap; re-reading');
     try {
-      const fresh = await this.o.store.get(leaseName);
+      const fresh = await bounded('get', this.apiTimeoutMs, this.o.store.get(leaseName));
       if (fresh === undefined) this.view.forget(leaseName);
       else this.view.observe(fresh, this.o.clock.now());
     } catch {
@@ -323,7 +349,7 @@ export class Agent {
   private async join(): Promise<number | undefined> {
     const retryAt = this.o.clock.now() + this.o.settings.retryPeriodMs;
     try {
-      const r = await joinAgent(this.o.store, this.identity(), this.o.settings, this.o.clock);
+      const r = await bounded('join', this.apiTimeoutMs, joinAgent(this.o.store, this.identity(), this.o.settings, this.o.clock));
       if (r.outcome === 'mustHandOff') {
         await this.handOffAfterFence(r.addresses);
         return retryAt;
@@ -348,7 +374,7 @@ export class Agent {
       const address = parseAddressLeaseName(lease.name);
       if (address === undefined) continue;
       const to = rankCandidates(input, lease.annotations[ANNOTATION_POOL] ?? '', address).find((a) => a !== this.o.name);
-      const r = to === undefined ? await releaseAddress(this.o.store, lease, this.o.name, this.o.clock) : await handOffAddress(this.o.store, lease, this.o.name, to, this.o.clock);
+      const r = await bounded('handOff', this.apiTimeoutMs, to === undefined ? releaseAddress(this.o.store, lease, this.o.name, this.o.clock) : handOffAddress(this.o.store, lease, this.o.name, to, this.o.clock));
       await this.afterMove(address, lease.name, r, 'fenced', false);
     }
   }
@@ -490,6 +516,30 @@ export class Agent {
 
   // (d) report --------------------------------------------------------------------------
 
+  private reporting: Promise<void> | undefined;
+  private reportAgain = false;
+
+  /**
+   * Status writes run beside the sync, one pass at a time (a pass asked for while one runs
+   * follows it): slow or failing status writes never hold up ownership or the data plane.
+   */
+  private kickReport(): void {
+    if (this.reporting !== undefined) {
+      this.reportAgain = true;
+      return;
+    }
+    this.reporting = (async () => {
+      do {
+        this.reportAgain = false;
+        await this.timed('report', async () => this.reportPhase());
+      } while (this.reportAgain && !this.stopped);
+    })()
+      .catch((err: unknown) => this.o.log.warn({ component: 'report', err }, 'report pass failed'))
+      .finally(() => {
+        this.reporting = undefined;
+      });
+  }
+
   private async reportPhase(): Promise<void> {
     const writer = this.o.statusWriter;
     const applied = this.o.applier.current();
@@ -497,6 +547,7 @@ export class Agent {
     const reports = computeReports(applied, this.o.name, this.mappings);
     const keys = new Set([...reports.keys(), ...this.reported.keys()]);
     for (const key of [...keys].sort()) {
+      if (this.stopped) return;
       const report = reports.get(key);
       const entries = report?.entries ?? {};
       const text = JSON.stringify(entries);
@@ -509,7 +560,7 @@ export class Agent {
       const stamp = this.o.clock.wallTime().toISOString().replace(/\.\d{3}Z$/, 'Z');
       const withTime = Object.fromEntries(Object.entries(entries).map(([a, e]) => [a, { ...e, programmedAt: stamp }]));
       try {
-        await writer.apply({ namespace, name }, withTime);
+        await bounded('configuredAddresses apply', 10_000, writer.apply({ namespace, name }, withTime));
         if (report === undefined) this.reported.delete(key);
         else this.reported.set(key, text);
       } catch (err: unknown) {
@@ -553,7 +604,7 @@ export class Agent {
         if (to === undefined || lease === undefined) return;
         try {
           await this.beginRelease(a.address);
-          const r = await handOffAddress(this.o.store, lease, this.o.name, to, this.o.clock);
+          const r = await bounded('handOff', this.apiTimeoutMs, handOffAddress(this.o.store, lease, this.o.name, to, this.o.clock));
           await this.afterMove(a.address, lease.name, r, 'shutdown', true);
           if (r.outcome === 'moved') handedOff.push(a.address);
         } catch (err: unknown) {
@@ -587,6 +638,7 @@ export class Agent {
 
   private async stopEverything(): Promise<void> {
     this.stopped = true;
+    await this.reporting;
     const renewer = this.renewer;
     this.renewer = undefined;
     await renewer?.stop();
