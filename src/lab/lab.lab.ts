@@ -181,6 +181,21 @@ describe(`lab ${name}`, () => {
     expect(await probeUntilOk(after, 'c1', 'tcp', m.addresses[0]!, m.ports[0]!.port, 30_000)).toMatchObject({ result: 'ok' });
   }, 180_000);
 
+  test('up rebuilds a lab whose control plane died, and nothing of the old one survives', async () => {
+    const before = descriptor!;
+    const record = JSON.parse(readFileSync(join(before.dir, 'lab.json'), 'utf8')) as { controlPlane: { etcd: { pid: number } } };
+    const oldPids = [record.controlPlane.etcd.pid, before.apiserver.pid!, ...before.agents.map((a) => a.pid!)];
+    process.kill(record.controlPlane.etcd.pid, 'SIGKILL');
+    const { stdout, stderr } = await cli('up', '--json');
+    expect(stderr).toMatch(/rebuilt \(etcd \(pid \d+\) is not running\)/);
+    const after = JSON.parse(stdout) as LabDescriptor;
+    expect(oldPids.filter(pidAlive)).toEqual([]);
+    expect(after.agents.every((a) => a.pid !== null && pidAlive(a.pid))).toBe(true);
+    descriptor = after;
+    const m = after.mappings[0]!;
+    expect(await probeUntilOk(after, 'c1', 'tcp', m.addresses[0]!, m.ports[0]!.port, 30_000)).toMatchObject({ result: 'ok' });
+  }, 300_000);
+
   test('down leaves no namespace, link, process or directory behind', async () => {
     const d = descriptor!;
     const pids = [d.apiserver.pid!, ...d.agents.flatMap((a) => [a.pid!, ...(a.keepalivedPid ? [a.keepalivedPid] : [])])];
