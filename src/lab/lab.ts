@@ -122,7 +122,7 @@ export class LabError extends Error {
 
 /** The pure part: who is where, which pools and which demo Mapping. */
 export function planLab(name: string): { plan: StandardLabPlan; spec: ReturnType<typeof planStandardLab>['spec']; pools: LabDescriptor['pools']; mapping: LabDescriptor['mappings'][number]; allowedSources: readonly string[] } {
-  const { spec, plan } = planStandardLab({ agents: AGENT_COUNT, backends: [{ name: 'b1', tcpPorts: [DEMO_PORT], udpPorts: [DEMO_PORT] }] });
+  const { spec, plan } = planStandardLab({ agents: AGENT_COUNT, backends: [{ name: 'b1', tcpPorts: [DEMO_PORT], udpPorts: [DEMO_PORT] }], routerInterconnect: true });
   void name;
   const pools = [
     { name: 'uplink1', addresses: plan.floating.uplink1 },

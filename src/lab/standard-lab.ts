@@ -6,7 +6,7 @@
 //   const lab = await buildTopology(spec);            // dies with this process unless persistent
 //   await probeOnce(lab, 'c1', { proto: 'tcp', host: plan.backends[0]!.address, port: 8080 });
 //   await lab.teardown();                             // idempotent; reports leftovers
-import type { NodeSpec, SegmentSpec, LinkSpec, TopologySpec, InterfaceEnd } from './topology-spec.js';
+import type { NodeSpec, SegmentSpec, LinkSpec, TopologySpec, InterfaceEnd, RouteSpec } from './topology-spec.js';
 
 export interface StandardLabOptions {
   /** Agent namespaces a1..aN (1..8), each with ext0 (uplink 1), ext1 (uplink 2) and int0. Default 1. */
@@ -17,6 +17,13 @@ export interface StandardLabOptions {
   readonly clientAddresses?: number;
   /** MTU of the link between client c1 and router r1 (both ends). Default 1500. */
   readonly c1LinkMtu?: number;
+  /**
+   * Link r1 and r2 (transit 198.18.254.0/30) so each client reaches both uplinks: the lab's allowed
+   * client must answer through every pool address. Off by default: the data-plane traffic tests
+   * need a client that can reach only one uplink, or a reply leaving by the wrong uplink would
+   * still arrive and the reply-routing test could not fail.
+   */
+  readonly routerInterconnect?: boolean;
   /**
    * A management segment (198.19.255.0/24): hub namespace "mgmt" at .1, each agent's mgmt0 at
    * .(10+i). The hub is where bridges to the host's Unix sockets run (bridge.ts); taking one
@@ -92,10 +99,16 @@ export function planStandardLab(options: StandardLabOptions = {}): { spec: Topol
     { name: 'r2', uplink: `${UP2}.1`, uplinkCidr: `${UP2}.0/24`, clientSide: '198.18.2.1', via: firstAgent.ext1 },
   ];
 
+  const TRANSIT = { r1: '198.18.254.1', r2: '198.18.254.2' } as const;
+  const crossRoutes = (r: (typeof routers)[number]): RouteSpec[] => {
+    if (!options.routerInterconnect) return [];
+    const other = r.name === 'r1' ? { via: TRANSIT.r2, uplink: `${UP2}.0/24`, clients: '198.18.2.0/24' } : { via: TRANSIT.r1, uplink: `${UP1}.0/24`, clients: '198.18.1.0/24' };
+    return [{ to: other.uplink, via: other.via }, { to: other.clients, via: other.via }];
+  };
   const nodes: NodeSpec[] = [
     // Routers reach the internal segment through the first agent (the plainly routed path) and
     // nothing else: they have no default route, so no lab address can leave the lab.
-    ...routers.map((r): NodeSpec => ({ name: r.name, role: 'router', routes: [{ to: `${INT}.0/24`, via: r.via }] })),
+    ...routers.map((r): NodeSpec => ({ name: r.name, role: 'router', routes: [{ to: `${INT}.0/24`, via: r.via }, ...crossRoutes(r)] })),
     ...agents.map((a): NodeSpec => ({ name: a.name, role: 'agent', routes: [{ to: 'default', via: `${UP1}.1` }] })),
     ...backends.map((b): NodeSpec => ({
       name: b.name,
@@ -124,6 +137,9 @@ export function planStandardLab(options: StandardLabOptions = {}): { spec: Topol
     a: { node: c.router, ifname: `to${c.name}`, addresses: [`${c.net}.1/24`], ...(mtu !== undefined && c.name === 'c1' ? { mtu } : {}) },
     b: { node: c.name, ifname: 'eth0', addresses: c.addresses.map((x) => `${x}/24`), ...(mtu !== undefined && c.name === 'c1' ? { mtu } : {}) },
   }));
+  if (options.routerInterconnect) {
+    links.push({ a: { node: 'r1', ifname: 'tor2', addresses: [`${TRANSIT.r1}/30`] }, b: { node: 'r2', ifname: 'tor1', addresses: [`${TRANSIT.r2}/30`] } });
+  }
 
   return {
     spec: { nodes, segments, links },
