@@ -129,6 +129,8 @@ describe('agents against the real API server', () => {
     // Meanwhile the cut owner keeps its rules and carries its addresses only at the degraded priority.
     await waitFor(() => victims.every((a) => cut.keepalived.tracks.get(a)?.role === 'degraded'), { timeoutMs: 5000, what: 'agent-0 degraded' });
     expect([...cut.agent.ownedInKernel()].sort()).toEqual(victims);
+    // Its loop keeps running with every API connection hung: /healthz stays ok.
+    expect(cut.agent.live().ok).toBe(true);
     const taken = await s.holders();
     proxy.thaw();
     // The renewal sees the fence: demote (nothing owned, nothing carried), then rejoin as a new agent.
