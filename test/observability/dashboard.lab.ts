@@ -1,0 +1,269 @@
+// The dashboard against real series: a lab of its own, a real Prometheus scraping its three agents
+// every second, one `smartnat drill kill`; then every panel query of
+// charts/smartnat/dashboards/smartnat.json must return data, the metrics must show what the drill
+// did (the victim's scrape failing, the transition counted on the new owner, a fence, ownership
+// summing to the addresses in use), and `kubectl get mappings`, `smartnat status --json` and the
+// agents' /metrics must name the same owners. Mapping Ready follows the EndpointSlice. A PNG of the
+// ownership series is drawn from Prometheus range data (UPDATE_DOCS_IMG=1 copies it to docs/img/).
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { addressesInUse } from '../../src/lab/drill-descriptor.js';
+import { uniqueLabName } from '../../src/lab/topology.js';
+import { writePlotPng, type XySeries } from '../support/plot.js';
+import { build, host, httpGet, labDown, labUp, Prometheus, repo, sampleValue, sleep, smartnat, waitFor, type Lab } from './harness.js';
+
+const NAME = uniqueLabName();
+const DASHBOARD = join(repo, 'charts', 'smartnat', 'dashboards', 'smartnat.json');
+const PICTURE = join(repo, 'docs', 'img', 'observability-failover.png');
+/** What a Grafana user sees with "All" agents and a 1 s scrape: $__rate_interval is 4 scrapes. */
+const VARIABLES: Readonly<Record<string, string>> = { instance: '.*', __rate_interval: '4s' };
+
+interface PanelTarget {
+  readonly panel: string;
+  readonly expr: string;
+}
+
+function dashboardTargets(): PanelTarget[] {
+  const dash = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: { type: string; title: string; targets?: { expr?: string }[] }[] };
+  return dash.panels
+    .filter((p) => p.type !== 'row' && p.type !== 'text')
+    .flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr ?? '' })));
+}
+
+/** Grafana's substitution of $var and ${var}; an unknown variable is left in place (the query then fails). */
+function substitute(expr: string): string {
+  return expr.replace(/\$\{(\w+)\}|\$(\w+)/g, (whole, a: string | undefined, b: string | undefined) => VARIABLES[a ?? b ?? ''] ?? whole);
+}
+
+interface DrillRun {
+  readonly previousOwner: string;
+  readonly owner: string;
+  readonly moved: boolean;
+  readonly injectedAt: string;
+}
+
+interface StatusJson {
+  readonly addresses: readonly { address: string; owner: string | null; ready: boolean }[];
+  readonly agents: readonly { name: string; owned: number }[];
+}
+
+interface MappingJson {
+  readonly metadata: { namespace: string; name: string };
+  readonly status?: {
+    configuredAddresses?: Record<string, { owner?: string }>;
+    conditions?: { type: string; status: string; reason: string }[];
+  };
+}
+
+const targets = dashboardTargets();
+let lab: Lab | undefined;
+let prom: Prometheus | undefined;
+let labStart = 0;
+let run: DrillRun | undefined;
+let kubectl = '';
+let workDir = '';
+
+const seconds = (): number => Date.now() / 1000;
+const instanceOf = (agent: string): string => lab?.agents.find((a) => a.name === agent)?.instance ?? `unknown agent ${agent}`;
+const agentOf = (instance: string): string => lab?.agents.find((a) => a.instance === instance)?.name ?? instance;
+
+async function kube(args: readonly string[]): Promise<string> {
+  return (await host.run(kubectl, ['--kubeconfig', lab!.descriptor.kubeconfig, ...args], { timeoutMs: 30_000 })).stdout;
+}
+
+beforeAll(async () => {
+  await build();
+  kubectl = join((await host.run('bash', [join(repo, 'test', 'testenv', 'build.sh')], { timeoutMs: 3_600_000 })).stdout.trim(), 'kubectl');
+  workDir = await mkdtemp(join(tmpdir(), 'smartnat-obs-'));
+  labStart = seconds();
+  lab = await labUp(NAME);
+  prom = await Prometheus.start(lab.agents.map((a) => a.instance));
+  const p = prom;
+  // Every agent scraped for a few seconds before the fault, so "before" has samples.
+  await waitFor('every agent up in Prometheus for 5 s', async () => {
+    const r = await p.query('min_over_time(up{job="smartnat"}[5s])');
+    return r.length === lab!.agents.length && r.every((s) => s.value === 1) && seconds() - labStart > 5 ? true : undefined;
+  }, 60_000);
+  const report = JSON.parse(await smartnat(['drill', 'kill', '--name', NAME, '--json'], 180_000)) as { ok: boolean; runs: DrillRun[] };
+  if (!report.ok || report.runs[0] === undefined) throw new Error(`drill kill failed: ${JSON.stringify(report).slice(0, 3000)}`);
+  run = report.runs[0];
+  // The revived victim is scraped again and every agent reports ownership.
+  await waitFor('every agent scraped again after the drill', async () => {
+    const r = await p.query('up{job="smartnat"} == 1');
+    return r.length === lab!.agents.length ? true : undefined;
+  }, 60_000);
+  await sleep(3000);
+}, 900_000);
+
+afterAll(async () => {
+  await prom?.stop();
+  await labDown(NAME);
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+}, 300_000);
+
+describe('the Grafana dashboard against a real Prometheus through a kill drill', () => {
+  test('the dashboard has panel queries and no variable this test does not know', () => {
+    expect(targets.length).toBeGreaterThanOrEqual(8);
+    for (const t of targets) expect({ panel: t.panel, left: substitute(t.expr).match(/\$\w+/g) }).toEqual({ panel: t.panel, left: null });
+  });
+
+  test.each(targets.map((t) => [t.panel, t.expr] as const))('panel "%s" returns data', async (_panel, expr) => {
+    const series = await prom!.queryRange(substitute(expr), labStart, seconds(), 1);
+    const finite = series.flatMap((s) => s.values).filter(([, v]) => Number.isFinite(Number(v)));
+    expect({ expr, series: series.length > 0, finiteSamples: finite.length > 0 }).toEqual({ expr, series: true, finiteSamples: true });
+  });
+});
+
+describe('the metrics tell what the drill did', () => {
+  test('the victim could not be scraped after the fault (its host died), and is scraped again after the revival', async () => {
+    const injected = Date.parse(run!.injectedAt) / 1000;
+    const up = await prom!.queryRange(`up{instance="${instanceOf(run!.previousOwner)}"}`, injected, seconds(), 1);
+    const values = up.flatMap((s) => s.values.map(([, v]) => Number(v)));
+    expect(values).toContain(0);
+    expect(values[values.length - 1]).toBe(1);
+  });
+
+  test('the new owner counted the lease transition, and a survivor fenced the dead agent', async () => {
+    expect(run!.moved).toBe(true);
+    const injected = Date.parse(run!.injectedAt) / 1000;
+    const expr = `sum(smartnat_lease_transitions_total{instance="${instanceOf(run!.owner)}"})`;
+    const before = (await prom!.query(expr, injected - 1))[0]?.value ?? 0;
+    const after = (await prom!.query(expr))[0]?.value ?? 0;
+    expect({ owner: run!.owner, before, increased: after > before }).toEqual({ owner: run!.owner, before, increased: true });
+    const fenced = await prom!.query(`sum(smartnat_fence_attempts_total{outcome="fenced", instance!="${instanceOf(run!.previousOwner)}"})`);
+    expect(fenced[0]?.value ?? 0).toBeGreaterThanOrEqual(1);
+  });
+
+  test('owned addresses per agent sum to the addresses in use, one agent each', async () => {
+    const inUse = addressesInUse(lab!.descriptor).length;
+    const owned = await waitFor('ownership to settle in Prometheus', async () => {
+      const r = await prom!.query('smartnat_owned_addresses');
+      const total = r.reduce((n, s) => n + s.value, 0);
+      return r.length === lab!.agents.length && total === inUse ? r : undefined;
+    }, 30_000);
+    expect(owned.every((s) => s.value >= 0 && Number.isInteger(s.value))).toBe(true);
+  });
+
+  test('/healthz, /readyz and /metrics answer 200 on every agent after the drill', async () => {
+    const answers = await Promise.all(lab!.agents.flatMap((a) => ['/healthz', '/readyz', '/metrics'].map(async (path) => `${a.name}${path} ${(await httpGet(`${a.base}${path}`)).status}`)));
+    expect(answers).toEqual(lab!.agents.flatMap((a) => ['/healthz', '/readyz', '/metrics'].map((path) => `${a.name}${path} 200`)));
+  });
+});
+
+interface Story {
+  readonly mappingOwners: Record<string, string | null>;
+  readonly ownerColumn: string;
+  readonly statusOwners: Record<string, string | null>;
+  readonly statusOwned: Record<string, number>;
+  readonly metricsOwned: Record<string, number>;
+  readonly leaseOwned: Record<string, number>;
+}
+
+async function readStory(): Promise<Story> {
+  const mapping = (JSON.parse(await kube(['get', 'mappings', '-A', '-o', 'json'])) as { items: MappingJson[] }).items.find((m) => m.metadata.name === 'echo')!;
+  const configured = mapping.status?.configuredAddresses ?? {};
+  const mappingOwners = Object.fromEntries(Object.entries(configured).map(([a, c]) => [a, c.owner ?? null]));
+  const table = (await kube(['get', 'mappings', '-A'])).trim().split('\n');
+  const header = (table[0] ?? '').split(/\s{2,}/);
+  const row = table.slice(1).map((l) => l.split(/\s{2,}/)).find((cells) => cells[1] === 'echo') ?? [];
+  const ownerColumn = row[header.indexOf('OWNER')] ?? '';
+  const status = JSON.parse(await smartnat(['status', '--kubeconfig', lab!.descriptor.kubeconfig, '--json'])) as StatusJson;
+  const statusOwners = Object.fromEntries(status.addresses.filter((a) => a.address in configured).map((a) => [a.address, a.owner]));
+  const statusOwned = Object.fromEntries(status.agents.map((a) => [a.name, a.owned]));
+  const metricsOwned = Object.fromEntries(await Promise.all(lab!.agents.map(async (a) => [a.name, sampleValue((await httpGet(a.metrics)).body, 'smartnat_owned_addresses') ?? -1] as const)));
+  const leaseOwned = Object.fromEntries(lab!.agents.map((a) => [a.name, Object.values(statusOwners).filter((o) => o === a.name).length]));
+  return { mappingOwners, ownerColumn, statusOwners, statusOwned, metricsOwned, leaseOwned };
+}
+
+const consistent = (s: Story): boolean =>
+  JSON.stringify(s.mappingOwners) === JSON.stringify(s.statusOwners) &&
+  JSON.stringify(s.metricsOwned) === JSON.stringify(s.leaseOwned) &&
+  JSON.stringify(s.statusOwned) === JSON.stringify(s.leaseOwned) &&
+  s.ownerColumn === (s.mappingOwners[Object.keys(s.mappingOwners).sort()[0] ?? ''] ?? '');
+
+describe('status tells the truth after the drill', () => {
+  test('kubectl get mappings, smartnat status --json and every /metrics name the same owners', async () => {
+    let last: Story | undefined;
+    // Each source is written at its own moment (status by the leader, metrics by each agent): they
+    // must converge, and stay together, within a few status passes.
+    await waitFor('the three stories to agree', async () => {
+      last = await readStory();
+      return consistent(last) ? true : undefined;
+    }, 30_000, 1000).catch(() => undefined);
+    const s = last ?? (await readStory());
+    expect(Object.keys(s.mappingOwners).sort()).toEqual([...addressesInUse(lab!.descriptor)].sort());
+    expect(Object.values(s.mappingOwners).every((o) => o !== null && lab!.agents.some((a) => a.name === o))).toBe(true);
+    expect(s.statusOwners).toEqual(s.mappingOwners);
+    expect(s.statusOwned).toEqual(s.leaseOwned);
+    expect(s.metricsOwned).toEqual(s.leaseOwned);
+    // The OWNER printer column is `.status.configuredAddresses.*.owner`: kubectl prints the first
+    // match, which is the owner of the lowest address key (the API server sorts map keys).
+    expect(s.ownerColumn).toBe(s.mappingOwners[Object.keys(s.mappingOwners).sort()[0] ?? '']);
+  }, 60_000);
+
+  test('Mapping Ready turns False (NoReadyEndpoints) when the EndpointSlice loses its endpoints, and True when they return', async () => {
+    const slice = JSON.parse(await kube(['-n', 'demo', 'get', 'endpointslice', 'echo-lab', '-o', 'json'])) as { endpoints: unknown[] };
+    expect(slice.endpoints.length).toBeGreaterThan(0);
+    const ready = async (): Promise<{ column: string; condition: string; reason: string }> => {
+      const m = JSON.parse(await kube(['-n', 'demo', 'get', 'mapping', 'echo', '-o', 'json'])) as MappingJson;
+      const c = m.status?.conditions?.find((x) => x.type === 'Ready');
+      const table = (await kube(['-n', 'demo', 'get', 'mapping', 'echo'])).trim().split('\n');
+      const header = (table[0] ?? '').split(/\s{2,}/);
+      const column = (table[1] ?? '').split(/\s{2,}/)[header.indexOf('READY')] ?? '';
+      return { column, condition: c?.status ?? '', reason: c?.reason ?? '' };
+    };
+    expect(await ready()).toEqual({ column: 'True', condition: 'True', reason: 'Ready' });
+    const emptied = JSON.stringify([{ op: 'replace', path: '/endpoints', value: [] }]);
+    const restored = JSON.stringify([{ op: 'replace', path: '/endpoints', value: slice.endpoints }]);
+    try {
+      await kube(['-n', 'demo', 'patch', 'endpointslice', 'echo-lab', '--type=json', '-p', emptied]);
+      const down = await waitFor('Ready=False', async () => {
+        const r = await ready();
+        return r.condition === 'False' ? r : undefined;
+      }, 20_000);
+      expect(down).toEqual({ column: 'False', condition: 'False', reason: 'NoReadyEndpoints' });
+      const status = JSON.parse(await smartnat(['status', '--kubeconfig', lab!.descriptor.kubeconfig, '--json'])) as StatusJson;
+      expect(status.addresses.filter((a) => addressesInUse(lab!.descriptor).includes(a.address)).map((a) => a.ready)).toEqual(addressesInUse(lab!.descriptor).map(() => false));
+    } finally {
+      await kube(['-n', 'demo', 'patch', 'endpointslice', 'echo-lab', '--type=json', '-p', restored]);
+    }
+    const up = await waitFor('Ready=True again', async () => {
+      const r = await ready();
+      return r.condition === 'True' ? r : undefined;
+    }, 20_000);
+    expect(up).toEqual({ column: 'True', condition: 'True', reason: 'Ready' });
+  }, 90_000);
+});
+
+describe('a picture from the real series', () => {
+  test('owned addresses per agent around the kill, drawn from Prometheus range data', async () => {
+    const injected = Date.parse(run!.injectedAt) / 1000;
+    const start = injected - 10;
+    const series = await prom!.queryRange('sum by (instance) (smartnat_owned_addresses)', start, Math.min(seconds(), injected + 30), 1);
+    const lines: XySeries[] = series
+      .map((s) => ({ name: `${agentOf(s.metric['instance'] ?? '')}${agentOf(s.metric['instance'] ?? '') === run!.previousOwner ? ' (killed)' : ''}`, points: s.values.map(([t, v]) => ({ x: Math.round((t - injected) * 10) / 10, y: Number(v) })) }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    expect(lines.length).toBe(lab!.agents.length);
+    const out = join(workDir, 'observability-failover.png');
+    await writePlotPng(out, {
+      kind: 'xy',
+      series: lines,
+      title: `Owned addresses per agent, smartnat drill kill at t = 0 (lab, 1 s scrape)`,
+      xLabel: 'seconds from the fault',
+      yLabel: 'smartnat_owned_addresses',
+      rules: [{ x: 0, label: `kill ${run!.previousOwner}` }],
+      width: 720,
+      height: 300,
+    });
+    const png = await readFile(out);
+    expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
+    expect((await stat(out)).size).toBeGreaterThan(5000);
+    if (process.env['UPDATE_DOCS_IMG'] === '1') {
+      await mkdir(join(repo, 'docs', 'img'), { recursive: true });
+      await copyFile(out, PICTURE);
+    }
+  }, 60_000);
+});
