@@ -1,0 +1,153 @@
+// Benchmark: steady-state API writes per second with 3 agents and 10 vs 200 floating addresses in
+// use, from the API server's own counter (apiserver_request_total by verb and resource, /metrics
+// scraped with the lab's admin kubeconfig twice, a window apart), and the agents' RSS from /proc:
+//   npx tsx test/bench/api-writes.bench.ts [--sizes 10,200] [--window 60] [--lab bnaw]
+// Each address in use is one Mapping with one TCP port. The count includes every client of the API
+// server (agents, this benchmark's two scrapes, which are GETs); writes are POST/PUT/PATCH/DELETE.
+import { readFile, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { parseArgs } from 'node:util';
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, DiscoveryV1Api, KubeConfig } from '@kubernetes/client-node';
+import { writePlotPng } from '../support/plot.js';
+import { startEnvironment } from './environment.js';
+import { isMain, withLab, type LabDescriptor } from './lab-session.js';
+import { computeRates, parseCounter, WRITE_VERBS } from './prom-text.js';
+import type { BenchResult } from './summary.js';
+
+const NS = 'bench';
+const GROUP = 'smartnat.aureacentral.com';
+const VERSION = 'v1alpha1';
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface ApiWritesSize {
+  addresses: number;
+  windowSeconds: number;
+  writesPerSecond: number;
+  /** "VERB resource" -> per second, writes only. */
+  writesByVerbResource: Record<string, number>;
+  readsPerSecond: number;
+  agentRssMiB: Record<string, number>;
+  keepalivedRssMiB: Record<string, number>;
+}
+
+export interface ApiWritesFigures {
+  agents: number;
+  sizes: ApiWritesSize[];
+}
+
+async function scrape(kc: KubeConfig, server: string): Promise<string> {
+  const url = new URL('/metrics', server);
+  const opts: import('node:https').RequestOptions = { method: 'GET', hostname: url.hostname, port: url.port, path: url.pathname };
+  await kc.applyToHTTPSOptions(opts);
+  return new Promise((resolve, reject) => {
+    const req = request(opts, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`GET /metrics: HTTP ${res.statusCode ?? '?'}`))));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function rssMiB(pid: number | null): Promise<number> {
+  if (pid === null) return NaN;
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return Math.round((kb / 1024) * 10) / 10;
+}
+
+/** The floating addresses this benchmark may use beyond the lab's own pools (two pools of 100). */
+export function planBenchAddresses(count: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < 100 && out.length < count; i++) out.push(`203.0.113.${100 + i}`, `192.0.2.${100 + i}`);
+  return out.slice(0, count);
+}
+
+async function measure(lab: LabDescriptor, sizes: readonly number[], windowSeconds: number): Promise<ApiWritesFigures> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(lab.kubeconfig);
+  const core = kc.makeApiClient(CoreV1Api);
+  const discovery = kc.makeApiClient(DiscoveryV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const coordination = kc.makeApiClient(CoordinationV1Api);
+  await core.createNamespace({ body: { metadata: { name: NS } } });
+  await core.createNamespacedService({ namespace: NS, body: { metadata: { name: 'bg', namespace: NS }, spec: { ports: [{ name: 'tcp', port: 8080, protocol: 'TCP', targetPort: 8080 }] } } });
+  await discovery.createNamespacedEndpointSlice({ namespace: NS, body: { metadata: { name: 'bg', namespace: NS, labels: { 'kubernetes.io/service-name': 'bg' } }, addressType: 'IPv4', endpoints: [{ addresses: ['198.51.100.21'], conditions: { ready: true } }], ports: [{ name: 'tcp', port: 8080, protocol: 'TCP' }] } });
+  for (const [name, range, iface] of [['bench1', '203.0.113.100-203.0.113.199', 'ext0'], ['bench2', '192.0.2.100-192.0.2.199', 'ext1']] as const) {
+    await custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: 'addresspools', body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'AddressPool', metadata: { name }, spec: { addresses: [range], interface: iface } } });
+  }
+  const demoAddresses = new Set(lab.mappings.flatMap((m) => m.addresses));
+  const out: ApiWritesSize[] = [];
+  let created = 0;
+  for (const size of sizes) {
+    const want = Math.max(0, size - demoAddresses.size);
+    const more = planBenchAddresses(want).slice(created);
+    for (let i = 0; i < more.length; i += 8) {
+      await Promise.all(more.slice(i, i + 8).map((address, j) => custom.createNamespacedCustomObject({
+        group: GROUP, version: VERSION, namespace: NS, plural: 'mappings',
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Mapping', metadata: { name: `m-${created + i + j}`, namespace: NS }, spec: { addresses: [address], allowedSources: ['198.18.0.0/16'], serviceName: 'bg', ports: [{ port: 8080, protocol: 'TCP' }] } },
+      })));
+    }
+    created += more.length;
+    // Settle: every address lease has a holder, then 30 s more so start-up writes (acquisitions,
+    // status) are over before the window opens.
+    const deadline = Date.now() + 180_000;
+    let held = 0;
+    while (Date.now() < deadline) {
+      const leases = await coordination.listNamespacedLease({ namespace: lab.leaseNamespace, labelSelector: 'smartnat.aureacentral.com/role=address' });
+      held = leases.items.filter((l) => (l.spec?.holderIdentity ?? '') !== '').length;
+      if (held >= size) break;
+      await sleep(1000);
+    }
+    process.stderr.write(`bench: ${held} address leases held (want ${size}); settling 30 s\n`);
+    await sleep(30_000);
+    const a = await scrape(kc, lab.apiserver.url);
+    await sleep(windowSeconds * 1000);
+    const b = await scrape(kc, lab.apiserver.url);
+    const rates = computeRates(parseCounter(a, 'apiserver_request_total', ['verb', 'resource']), parseCounter(b, 'apiserver_request_total', ['verb', 'resource']), windowSeconds);
+    const writes: Record<string, number> = {};
+    let writeSum = 0;
+    let readSum = 0;
+    for (const [key, v] of rates) {
+      if (WRITE_VERBS.has(key.split(' ')[0] ?? '')) {
+        writes[key] = Math.round(v * 1000) / 1000;
+        writeSum += v;
+      } else readSum += v;
+    }
+    const agentRss: Record<string, number> = {};
+    const kaRss: Record<string, number> = {};
+    for (const agent of lab.agents) {
+      agentRss[agent.name] = await rssMiB(agent.pid);
+      kaRss[agent.name] = await rssMiB(agent.keepalivedPid).catch(() => NaN);
+    }
+    process.stderr.write(`bench: ${held} addresses: ${writeSum.toFixed(2)} writes/s ${JSON.stringify(writes)}; RSS ${JSON.stringify(agentRss)}\n`);
+    out.push({ addresses: held, windowSeconds, writesPerSecond: Math.round(writeSum * 1000) / 1000, writesByVerbResource: writes, readsPerSecond: Math.round(readSum * 1000) / 1000, agentRssMiB: agentRss, keepalivedRssMiB: kaRss });
+  }
+  return { agents: lab.agents.length, sizes: out };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10,200' }, window: { type: 'string', default: '60' }, lab: { type: 'string', default: 'bnaw' } } });
+  const sizes = values.sizes.split(',').map(Number).filter((n) => n > 0).sort((a, b) => a - b);
+  const env = await startEnvironment();
+  const figures = await withLab(values.lab, (lab) => measure(lab, sizes, Number(values.window)));
+  const plot = 'docs/bench/api-writes.png';
+  await writePlotPng(plot, {
+    kind: 'xy',
+    title: 'Steady-state API writes, 3 agents',
+    xLabel: 'floating addresses in use',
+    yLabel: 'writes per second (API server counter)',
+    series: [{ name: 'writes/s', points: figures.sizes.map((s) => ({ x: s.addresses, y: s.writesPerSecond })) }],
+  });
+  const result: BenchResult<ApiWritesFigures> = { schemaVersion: 1, bench: 'api-writes', command: 'npm run bench -- api-writes', env: env.finish(), figures, plots: [plot] };
+  await writeFile('test/bench/results/api-writes.json', `${JSON.stringify(result, null, 2)}\n`);
+}
+
+if (isMain(import.meta.url)) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}

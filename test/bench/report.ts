@@ -1,0 +1,143 @@
+// Pure rendering of benchmark results (test/bench/results/*.json) into BENCHMARKS.md sections.
+// Guarantees: a section sits between `<!-- bench:begin NAME -->` and `<!-- bench:end NAME -->`;
+// replacing one leaves every other byte of the document alone (the hand-written data-plane
+// sections stay intact); a missing section is appended. Says "met"/"missed" from the measured
+// numbers only. Does not read or write files (run.ts does).
+import type { ApiWritesFigures } from './api-writes.bench.js';
+import type { FailoverFigures } from './failover.bench.js';
+import type { ProgrammingFigures } from './programming.bench.js';
+import { formatMs, renderEnvironmentLine, renderTargetVerdict, type BenchResult, type Spread } from './summary.js';
+
+const begin = (name: string): string => `<!-- bench:begin ${name} -->`;
+const end = (name: string): string => `<!-- bench:end ${name} -->`;
+
+/** The document with section `name` set to `body` (replaced in place, or appended). */
+export function replaceSection(doc: string, name: string, body: string): string {
+  const block = `${begin(name)}\n${body.trimEnd()}\n${end(name)}`;
+  const i = doc.indexOf(begin(name));
+  const j = doc.indexOf(end(name));
+  if (i >= 0 && j > i) return doc.slice(0, i) + block + doc.slice(j + end(name).length);
+  return `${doc.trimEnd()}\n\n${block}\n`;
+}
+
+function spreadRow(label: string, s: Spread | null): string {
+  if (s === null) return `| ${label} | — | — | — | — | — |`;
+  return `| ${label} | ${s.n} | ${formatMs(s.p50)} | ${formatMs(s.p90)} | ${formatMs(s.p99)} | ${formatMs(s.max)} |`;
+}
+
+function reproduce(r: BenchResult): string {
+  return ['Reproduce (root; the benchmark brings up a lab of its own and brings it down):', '', '```sh', 'npm run build', r.command, '```'].join('\n');
+}
+
+function plots(r: BenchResult): string {
+  return r.plots.map((p) => `![${p}](${p})`).join('\n');
+}
+
+export function renderFailoverSection(r: BenchResult<FailoverFigures>): string {
+  const f = r.figures;
+  const kill = f.kind === 'kill';
+  const ls = f.leaseSettings;
+  const lines = [
+    kill ? '## Unplanned failover: `drill kill` (issue 9 item 1)' : '## Planned handoff: `drill drain` (issue 9 item 2)',
+    '',
+    reproduce(r),
+    '',
+    renderEnvironmentLine(r.env),
+    '',
+    `${f.runs} runs of \`smartnat drill ${f.kind} --repeat ${f.runs} --json\` (docs/drill.md) back to back in one lab; ${f.passed} met the drill's expectation, ` +
+      `the address moved in ${f.moved}. Default settings: lease duration ${ls.leaseDurationMs} ms, renew deadline ${ls.renewDeadlineMs} ms, ` +
+      `retry period ${ls.retryPeriodMs} ms, VRRP advert ${ls.vrrpAdvertMs} ms (ADR 0006). Probes from the allowed client: TCP ${f.probe.tcpPerSecond}/s, ` +
+      `UDP ${f.probe.udpPerSecond}/s, ${f.probe.timeoutMs} ms timeout; the gap's resolution is the probe interval. Percentiles are nearest-rank over the runs ` +
+      '(with 20 runs p99 is the maximum).',
+    '',
+    '| figure | runs | p50 | p90 | p99 | max |',
+    '| --- | --- | --- | --- | --- | --- |',
+    spreadRow('traffic gap (worse of TCP and UDP)', f.gapMs),
+    spreadRow('recovery (fault -> traffic flows for good)', f.recoveryMs),
+    spreadRow('address lease transition (fault -> new holder)', f.leaseTransitionMs),
+    '',
+    `Refused tries: ${f.refused} in all runs; failed (timed-out) tries: ${f.failed}.`,
+    '',
+  ];
+  if (kill) {
+    lines.push(
+      `Targets: p50 <= 2 s ${renderTargetVerdict(f.gapMs?.p50 ?? null, 2000)}; p99 <= 3 s ${renderTargetVerdict(f.gapMs?.p99 ?? null, 3000)}.`,
+      'Most of the gap is detection: the lease transition alone (median above) is the lease duration minus the time since the last',
+      'renewal, as ADR 0006 budgets; the rest is VRRP master-down (3 adverts + skew) and the gratuitous ARP. The lab\'s routers accept',
+      'gratuitous ARP at once, so these are best-case figures for the network part.',
+    );
+  } else {
+    lines.push(
+      `Targets: p50 <= 300 ms ${renderTargetVerdict(f.gapMs?.p50 ?? null, 300)}; no refused new TCP connections: ${f.refused === 0 ? 'met (0 refused)' : `**missed** (${f.refused} refused)`}.`,
+    );
+  }
+  if (f.problems.length) lines.push('', `Runs that missed the drill's expectation: ${f.problems.join('; ')}.`);
+  lines.push('', plots(r));
+  return lines.join('\n');
+}
+
+export function renderProgrammingSection(r: BenchResult<ProgrammingFigures>): string {
+  const f = r.figures;
+  const timeouts = (xs: (number | null)[]): number => xs.filter((x) => x === null).length;
+  const rows = f.sizes.flatMap((s) => [
+    spreadRow(`${s.mappings} Mappings: Mapping created`, s.createMs) + (timeouts(s.createSamples) ? ` (${timeouts(s.createSamples)} timed out)` : ''),
+    spreadRow(`${s.mappings} Mappings: EndpointSlice changed`, s.sliceChangeMs) + (timeouts(s.sliceChangeSamples) ? ` (${timeouts(s.sliceChangeSamples)} timed out)` : ''),
+  ]);
+  const largest = f.sizes.at(-1);
+  const verdict = (label: string, s: Spread | null): string => `${label}: p50 < 200 ms ${renderTargetVerdict(s?.p50 ?? null, 200, true)}, p99 < 1 s ${renderTargetVerdict(s?.p99 ?? null, 1000, true)}`;
+  return [
+    '## Programming latency: change -> rule in the owner\'s kernel (issue 9 item 3)',
+    '',
+    reproduce(r),
+    '',
+    renderEnvironmentLine(r.env),
+    '',
+    `How: ${f.method}. The clock starts just before the API request (create of the Mapping, or replace of its EndpointSlice with a`,
+    'new endpoint address) and stops when that line is read; both from the benchmark\'s monotonic clock. Background Mappings',
+    '(one TCP port each, distinct address:port pairs on the lab pools, one shared Service) are created first and the benchmark',
+    `waits until the owner's kernel holds all their rules. ${f.trials} trials per size; the measured Mapping (address ${f.address},`,
+    `owner ${f.owner}) has its own Service and EndpointSlice, created a second before it, and is deleted after each trial.`,
+    'It includes the API server\'s write, the watch delivery to the agent, the agent\'s coalescing sync (plan, render, diff,',
+    '`iptables-restore`) and nft\'s notification.',
+    '',
+    '| figure | trials | p50 | p90 | p99 | max |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+    largest ? `Targets at ${largest.mappings} Mappings: ${verdict('Mapping created', largest.createMs)}; ${verdict('EndpointSlice changed', largest.sliceChangeMs)}.` : '',
+    '',
+    plots(r),
+  ].join('\n');
+}
+
+export function renderApiWritesSection(r: BenchResult<ApiWritesFigures>): string {
+  const f = r.figures;
+  const verbs = [...new Set(f.sizes.flatMap((s) => Object.keys(s.writesByVerbResource)))].sort();
+  const agents = [...new Set(f.sizes.flatMap((s) => Object.keys(s.agentRssMiB)))].sort();
+  const header = ['figure', ...f.sizes.map((s) => `${s.addresses} addresses`)];
+  const row = (label: string, cells: string[]): string => `| ${label} | ${cells.join(' | ')} |`;
+  return [
+    '## Steady-state API writes and agent memory (issue 9 item 7, first part)',
+    '',
+    reproduce(r),
+    '',
+    renderEnvironmentLine(r.env),
+    '',
+    `${f.agents} agents; every address in use is one Mapping with one TCP port (extra pools 203.0.113.100-199 on ext0 and 192.0.2.100-199`,
+    'on ext1, created by the benchmark). After every address lease has a holder and 30 s more, `apiserver_request_total` is read',
+    `from the API server's /metrics (admin kubeconfig) twice, ${f.sizes[0]?.windowSeconds ?? 60} s apart; rates are the increase over that window. It counts`,
+    'every client: the three agents (including the leader\'s duties) are the only writers once the benchmark\'s Mappings exist; its two',
+    'scrapes are GETs. RSS is VmRSS',
+    'of each agent process (and of its keepalived) from /proc at the end of the window.',
+    '',
+    row(header[0] ?? '', header.slice(1)),
+    row('---', f.sizes.map(() => '---')),
+    row('**API writes per second, total**', f.sizes.map((s) => `**${s.writesPerSecond.toFixed(2)}**`)),
+    ...verbs.map((v) => row(`... ${v}`, f.sizes.map((s) => (s.writesByVerbResource[v] ?? 0).toFixed(2)))),
+    row('API reads per second (GET/LIST/WATCH), total', f.sizes.map((s) => s.readsPerSecond.toFixed(2))),
+    ...agents.map((a) => row(`agent ${a} RSS`, f.sizes.map((s) => `${s.agentRssMiB[a] ?? '—'} MiB`))),
+    ...agents.map((a) => row(`keepalived of ${a} RSS`, f.sizes.map((s) => `${s.keepalivedRssMiB[a] ?? '—'} MiB`))),
+    '',
+    plots(r),
+  ].join('\n');
+}
