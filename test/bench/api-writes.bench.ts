@@ -128,19 +128,25 @@ async function measure(lab: LabDescriptor, sizes: readonly number[], windowSecon
   return { agents: lab.agents.length, sizes: out };
 }
 
+/** Writes the writes-per-second plot; returns its path. */
+export async function writeApiWritesPlot(figures: ApiWritesFigures): Promise<string> {
+  const plot = 'docs/bench/api-writes.png';
+  await writePlotPng(plot, {
+    kind: 'xy',
+    title: `Steady-state API writes, ${figures.agents} agents`,
+    xLabel: 'floating addresses in use',
+    yLabel: 'writes per second (API server counter)',
+    series: [{ name: 'writes/s', points: figures.sizes.map((s) => ({ x: s.addresses, y: s.writesPerSecond })) }],
+  });
+  return plot;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10,200' }, window: { type: 'string', default: '60' }, lab: { type: 'string', default: 'bnaw' } } });
   const sizes = values.sizes.split(',').map(Number).filter((n) => n > 0).sort((a, b) => a - b);
   const env = await startEnvironment();
   const figures = await withLab(values.lab, (lab) => measure(lab, sizes, Number(values.window)));
-  const plot = 'docs/bench/api-writes.png';
-  await writePlotPng(plot, {
-    kind: 'xy',
-    title: 'Steady-state API writes, 3 agents',
-    xLabel: 'floating addresses in use',
-    yLabel: 'writes per second (API server counter)',
-    series: [{ name: 'writes/s', points: figures.sizes.map((s) => ({ x: s.addresses, y: s.writesPerSecond })) }],
-  });
+  const plot = await writeApiWritesPlot(figures);
   const result: BenchResult<ApiWritesFigures> = { schemaVersion: 1, bench: 'api-writes', command: 'npm run bench -- api-writes', env: env.finish(), figures, plots: [plot] };
   await writeFile('test/bench/results/api-writes.json', `${JSON.stringify(result, null, 2)}\n`);
 }

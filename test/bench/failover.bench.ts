@@ -58,18 +58,9 @@ export function computeFailoverFigures(kind: 'kill' | 'drain', drill: DrillRepor
   };
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { kind: { type: 'string', default: 'kill' }, repeat: { type: 'string', default: '20' }, lab: { type: 'string', default: 'bnfo' } } });
-  const kind = values.kind === 'drain' ? 'drain' : 'kill';
-  const repeat = Number(values.repeat);
-  const env = await startEnvironment();
-  const drill = await withLab(values.lab, async (lab) => {
-    process.stderr.write(`bench: drill ${kind} --repeat ${repeat} on lab ${lab.name}\n`);
-    // Exit 1 means some run missed its kind's expectation: still a measurement, kept and reported.
-    const r = await runCli(['drill', kind, '--name', lab.name, '--repeat', String(repeat), '--json'], { timeoutMs: 3_600_000, okExitCodes: [0, 1] });
-    return JSON.parse(r.stdout) as DrillReport;
-  });
-  const figures: FailoverFigures = { ...computeFailoverFigures(kind, drill), drill };
+/** Writes the CDF plot of gaps and lease transitions; returns its path. */
+export async function writeFailoverPlot(figures: Omit<FailoverFigures, 'drill'>): Promise<string> {
+  const kind = figures.kind;
   const plot = `docs/bench/failover-${kind}.png`;
   await writePlotPng(plot, {
     kind: 'cdf',
@@ -82,6 +73,22 @@ async function main(): Promise<void> {
       { name: 'lease transition', samples: figures.leaseTransitionsMs },
     ],
   });
+  return plot;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { kind: { type: 'string', default: 'kill' }, repeat: { type: 'string', default: '20' }, lab: { type: 'string', default: 'bnfo' } } });
+  const kind = values.kind === 'drain' ? 'drain' : 'kill';
+  const repeat = Number(values.repeat);
+  const env = await startEnvironment();
+  const drill = await withLab(values.lab, async (lab) => {
+    process.stderr.write(`bench: drill ${kind} --repeat ${repeat} on lab ${lab.name}\n`);
+    // Exit 1 means some run missed its kind's expectation: still a measurement, kept and reported.
+    const r = await runCli(['drill', kind, '--name', lab.name, '--repeat', String(repeat), '--json'], { timeoutMs: 3_600_000, okExitCodes: [0, 1] });
+    return JSON.parse(r.stdout) as DrillReport;
+  });
+  const figures: FailoverFigures = { ...computeFailoverFigures(kind, drill), drill };
+  const plot = await writeFailoverPlot(figures);
   const result: BenchResult<FailoverFigures> = {
     schemaVersion: 1,
     bench: `failover-${kind}`,

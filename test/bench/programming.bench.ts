@@ -232,17 +232,13 @@ async function measure(lab: LabDescriptor, sizes: readonly number[], trials: num
   return { method: 'nft monitor rules in the owner agent\'s namespace; first "dnat to IP:PORT" line of the trial\'s unique endpoint', owner, address: PROBE_ADDRESS, trials, sizes: out };
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1,100,1000' }, trials: { type: 'string', default: '20' }, lab: { type: 'string', default: 'bnpg' } } });
-  const sizes = values.sizes.split(',').map(Number).filter((n) => n > 0).sort((a, b) => a - b);
-  const trials = Number(values.trials);
-  const env = await startEnvironment();
-  const figures = await withLab(values.lab, (lab) => measure(lab, sizes, trials));
+/** Writes the CDF plot of every size's samples; returns its path. */
+export async function writeProgrammingPlot(figures: ProgrammingFigures): Promise<string> {
   const finite = (xs: (number | null)[]): number[] => xs.flatMap((x) => (x === null ? [] : [x]));
   const plot = 'docs/bench/programming-latency.png';
   await writePlotPng(plot, {
     kind: 'cdf',
-    title: `Change -> DNAT rule in the owner's kernel (${trials} trials per size)`,
+    title: `Change -> DNAT rule in the owner's kernel (${figures.trials} trials per size)`,
     xLabel: 'milliseconds from the API request',
     yLabel: 'fraction of trials',
     rules: [{ x: 200, label: 'p50 target' }, { x: 1000, label: 'p99 target' }],
@@ -251,6 +247,16 @@ async function main(): Promise<void> {
       { name: `EndpointSlice changed, ${s.mappings} present`, samples: finite(s.sliceChangeSamples) },
     ]),
   });
+  return plot;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1,100,1000' }, trials: { type: 'string', default: '20' }, lab: { type: 'string', default: 'bnpg' } } });
+  const sizes = values.sizes.split(',').map(Number).filter((n) => n > 0).sort((a, b) => a - b);
+  const trials = Number(values.trials);
+  const env = await startEnvironment();
+  const figures = await withLab(values.lab, (lab) => measure(lab, sizes, trials));
+  const plot = await writeProgrammingPlot(figures);
   const result: BenchResult<ProgrammingFigures> = { schemaVersion: 1, bench: 'programming', command: 'npm run bench -- programming', env: env.finish(), figures, plots: [plot] };
   await writeFile('test/bench/results/programming.json', `${JSON.stringify(result, null, 2)}\n`);
 }

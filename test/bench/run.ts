@@ -1,7 +1,8 @@
 // The benchmark runner behind `npm run bench` (all) and `npm run bench -- NAME...` (some):
 // builds dist/, runs each benchmark as its own process one after the other (two shared cores: never
 // two at once), then regenerates the BENCHMARKS.md sections of every result file present under
-// test/bench/results/. `npm run bench -- --render` only regenerates. Guarantees: a failing
+// test/bench/results/. `npm run bench -- --render` only regenerates
+// the sections (`--render --replot` also redraws the plots from the result files). Guarantees: a failing
 // benchmark does not stop the others; the exit status says whether any failed. Does not: touch
 // the hand-written sections (data-plane sync, keepalived CPU, on-the-wire flip), whose benchmarks
 // it runs and whose raw output it keeps in results/NAME.out.json.
@@ -9,9 +10,9 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import type { ApiWritesFigures } from './api-writes.bench.js';
-import type { FailoverFigures } from './failover.bench.js';
-import type { ProgrammingFigures } from './programming.bench.js';
+import { writeApiWritesPlot, type ApiWritesFigures } from './api-writes.bench.js';
+import { writeFailoverPlot, type FailoverFigures } from './failover.bench.js';
+import { writeProgrammingPlot, type ProgrammingFigures } from './programming.bench.js';
 import { renderApiWritesSection, renderFailoverSection, renderProgrammingSection, replaceSection } from './report.js';
 import type { BenchResult } from './summary.js';
 
@@ -21,31 +22,34 @@ interface Bench {
   /** Result file it writes (rendered into BENCHMARKS.md), or undefined: stdout kept as NAME.out.json. */
   result?: string;
   render?: (r: BenchResult) => string;
+  /** Draws the result's plots again from its data (after a change to the plot code). */
+  plot?: (r: BenchResult) => Promise<unknown>;
 }
 
 export const BENCHES: Record<string, Bench> = {
-  'failover-kill': { argv: ['test/bench/failover.bench.ts', '--kind', 'kill', '--repeat', '20'], result: 'failover-kill.json', render: (r) => renderFailoverSection(r as BenchResult<FailoverFigures>) },
-  'failover-drain': { argv: ['test/bench/failover.bench.ts', '--kind', 'drain', '--repeat', '20'], result: 'failover-drain.json', render: (r) => renderFailoverSection(r as BenchResult<FailoverFigures>) },
-  programming: { argv: ['test/bench/programming.bench.ts'], result: 'programming.json', render: (r) => renderProgrammingSection(r as BenchResult<ProgrammingFigures>) },
-  'api-writes': { argv: ['test/bench/api-writes.bench.ts'], result: 'api-writes.json', render: (r) => renderApiWritesSection(r as BenchResult<ApiWritesFigures>) },
+  'failover-kill': { argv: ['test/bench/failover.bench.ts', '--kind', 'kill', '--repeat', '20'], result: 'failover-kill.json', render: (r) => renderFailoverSection(r as BenchResult<FailoverFigures>), plot: (r) => writeFailoverPlot((r as BenchResult<FailoverFigures>).figures) },
+  'failover-drain': { argv: ['test/bench/failover.bench.ts', '--kind', 'drain', '--repeat', '20'], result: 'failover-drain.json', render: (r) => renderFailoverSection(r as BenchResult<FailoverFigures>), plot: (r) => writeFailoverPlot((r as BenchResult<FailoverFigures>).figures) },
+  programming: { argv: ['test/bench/programming.bench.ts'], result: 'programming.json', render: (r) => renderProgrammingSection(r as BenchResult<ProgrammingFigures>), plot: (r) => writeProgrammingPlot((r as BenchResult<ProgrammingFigures>).figures) },
+  'api-writes': { argv: ['test/bench/api-writes.bench.ts'], result: 'api-writes.json', render: (r) => renderApiWritesSection(r as BenchResult<ApiWritesFigures>), plot: (r) => writeApiWritesPlot((r as BenchResult<ApiWritesFigures>).figures) },
   'dataplane-sync': { argv: ['test/bench/dataplane-sync.bench.ts', '--mappings', '1000', '--naive', '200', '--trials', '5'] },
   'keepalived-cpu': { argv: ['test/bench/keepalived-cpu.bench.ts', '--instances', '255', '--advert-ms', '100', '--seconds', '20'] },
 };
 
 const RESULTS = 'test/bench/results';
 
-async function renderAll(): Promise<void> {
+async function renderAll(replot: boolean): Promise<void> {
   let doc = await readFile('BENCHMARKS.md', 'utf8');
   for (const [name, bench] of Object.entries(BENCHES)) {
     if (!bench.result || !bench.render || !existsSync(`${RESULTS}/${bench.result}`)) continue;
     const r = JSON.parse(await readFile(`${RESULTS}/${bench.result}`, 'utf8')) as BenchResult;
+    if (replot && bench.plot) await bench.plot(r);
     doc = replaceSection(doc, name, bench.render(r));
   }
   await writeFile('BENCHMARKS.md', doc);
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { render: { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { render: { type: 'boolean', default: false }, replot: { type: 'boolean', default: false } } });
   if (!values.render) {
     const names = positionals.length ? positionals : Object.keys(BENCHES);
     const unknown = names.filter((n) => !(n in BENCHES));
@@ -64,10 +68,10 @@ async function main(): Promise<void> {
       else if (!bench.result) await writeFile(`${RESULTS}/${name}.out.json`, String(r.stdout));
     }
     if (failed.length) process.stderr.write(`run: failed: ${failed.join(', ')}\n`);
-    await renderAll();
+    await renderAll(false);
     process.exit(failed.length ? 1 : 0);
   }
-  await renderAll();
+  await renderAll(values.replot);
 }
 
 main().catch((err: unknown) => {

@@ -71,7 +71,7 @@ export function renderPlotSpec(input: PlotInput): TopLevelSpec {
     encoding: {
       x: { field: 'x', type: 'quantitative' as const, title: input.xLabel, scale: logX ? { type: 'log' as const } : { zero: false } },
       y: { field: 'y', type: 'quantitative' as const, title: input.yLabel },
-      color: { field: 'series', type: 'nominal' as const, title: null },
+      color: { field: 'series', type: 'nominal' as const, title: null, legend: { orient: 'bottom' as const, columns: 2 } },
     },
   };
   const rules = input.rules ?? [];
