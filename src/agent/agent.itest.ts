@@ -165,7 +165,8 @@ describe('agents against the real API server', () => {
   }, 120_000);
 
   it('the holder programs the Mapping and reports it; when it dies the successor flips only the owned set and raises its priority after NAT', async () => {
-    const s = await scenario({ count: 2 });
+    // The leader judges the Mapping and creates its address lease: agents program only what it granted.
+    const s = await scenario({ count: 1, withLeader: true, firstHost: 230 });
     const vip = s.addresses[0] ?? '';
     const core = s.kc.makeApiClient(CoreV1Api);
     await core.createNamespacedService({ namespace: s.ns, body: { metadata: { name: 'echo' }, spec: { ports: [{ name: 'http', port: 80, protocol: 'TCP' }] } } });
@@ -195,7 +196,9 @@ describe('agents against the real API server', () => {
     }, { what: 'configuredAddresses entry' });
     expect(status.owner).toBe(owner);
     expect(status.endpoints).toEqual(['198.51.100.21:8080/tcp']);
-    // The owner's kernel has the address in its owned set; the others have the rules, not ownership.
+    // The owner's kernel has the address in its owned set; the others have the rules, not ownership
+    // (each programs once its own cache has seen the leader's claims: wait for that, then compare).
+    await waitFor(() => s.agents.every((t) => t.kernel.sets.get('smartnat-eligible')?.entries.has(vip) === true), { what: 'every agent has the rules' });
     for (const t of s.agents) {
       const owned = t.kernel.sets.get('smartnat-owned')?.entries ?? new Set<string>();
       expect(`${t.agent.name} ${owned.has(vip)}`).toBe(`${t.agent.name} ${t.agent.name === owner}`);

@@ -48,5 +48,7 @@ export function parseCluster(objects: ClusterObjects): ParsedCluster {
 }
 
 export function snapshotOf(cluster: ParsedCluster, agent: AgentFacts, owned: ReadonlySet<string>): Snapshot {
-  return { mappings: cluster.mappings, services: cluster.services, endpointSlices: cluster.endpointSlices, pools: cluster.pools, owned, agent };
+  // claimsFrom 'leader': program only the pairs the leader granted (ADR 0008 amendment), so the
+  // kernel never serves a clash the leader refused.
+  return { mappings: cluster.mappings, services: cluster.services, endpointSlices: cluster.endpointSlices, pools: cluster.pools, owned, agent, claimsFrom: 'leader' };
 }
