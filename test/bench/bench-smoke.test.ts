@@ -1,0 +1,84 @@
+// Keeps the benchmarks' own code executing under `npm test` without running a benchmark: the
+// summarising, rendering and planning functions on a fixture (three runs of a real `drill kill`
+// report) and on small hand-made inputs, plus one plot written to a temp dir.
+import { describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DrillReport } from '../../src/lab/drill.js';
+import { planBenchAddresses } from './api-writes.bench.js';
+import { computeFailoverFigures } from './failover.bench.js';
+import { planBackgroundMapping } from './programming.bench.js';
+import { computeRates, parseCounter } from './prom-text.js';
+import { renderApiWritesSection, renderFailoverSection, renderProgrammingSection, replaceSection } from './report.js';
+import { computePercentile, computeSpread, type BenchEnvironment } from './summary.js';
+import { BENCHES } from './run-config.js';
+import { writePlotPng } from '../support/plot.js';
+
+const ENV: BenchEnvironment = { date: '2026-11-26T15:00:00Z', host: 'vm', cpus: 2, cpuModel: 'Xeon', kernel: '6.18', node: '20.20.2', commit: 'abc1234', loadAverageStart: [1, 2, 3], loadAverageEnd: [4, 5, 6] };
+const drill = JSON.parse(readFileSync(new URL('./fixtures/drill-kill-3-runs.json', import.meta.url), 'utf8')) as DrillReport;
+
+describe('benchmark code (smoke)', () => {
+  it('takes nearest-rank percentiles', () => {
+    expect(computePercentile([5, 1, 3, 2, 4], 50)).toBe(3);
+    expect(computePercentile([5, 1, 3, 2, 4], 99)).toBe(5);
+    expect(computePercentile([], 50)).toBeNull();
+    expect(computeSpread([10, 20, 30, 40])).toEqual({ n: 4, min: 10, p50: 20, p90: 40, p99: 40, max: 40 });
+  });
+
+  it('summarises a drill report and renders its section with the verdicts', () => {
+    const f = computeFailoverFigures('kill', drill);
+    expect(f.runs).toBe(3);
+    expect(f.gapsMs).toEqual(drill.runs.map((r) => r.gapMs));
+    expect(f.leaseSettings.leaseDurationMs).toBe(1500);
+    const text = renderFailoverSection({ schemaVersion: 1, bench: 'failover-kill', command: 'npm run bench -- failover-kill', env: ENV, figures: { ...f, drill }, plots: ['docs/bench/failover-kill.png'] });
+    expect(text).toContain('npm run bench -- failover-kill');
+    expect(text).toContain('load average (1/5/15 min) 1.00 / 2.00 / 3.00');
+    expect(text).toMatch(/p50 <= 2 s (met|\*\*missed\*\*) \(\d+ ms/);
+  });
+
+  it('replaces only its own section of BENCHMARKS.md', () => {
+    const doc = '# Benchmarks\n\nhand-written\n';
+    const once = replaceSection(doc, 'x', 'first');
+    expect(once).toBe('# Benchmarks\n\nhand-written\n\n<!-- bench:begin x -->\nfirst\n<!-- bench:end x -->\n');
+    const twice = replaceSection(`${once}\ntail\n`, 'x', 'second');
+    expect(twice).toBe('# Benchmarks\n\nhand-written\n\n<!-- bench:begin x -->\nsecond\n<!-- bench:end x -->\n\ntail\n');
+  });
+
+  it('reads request counters and computes write rates between two scrapes', () => {
+    const a = 'apiserver_request_total{code="200",resource="leases",verb="PUT"} 100\napiserver_request_total{code="409",resource="leases",verb="PUT"} 2\n# HELP x\n';
+    const b = 'apiserver_request_total{code="200",resource="leases",verb="PUT"} 220\napiserver_request_total{code="409",resource="leases",verb="PUT"} 2\napiserver_request_total{code="201",resource="events",verb="POST"} 6\n';
+    const rates = computeRates(parseCounter(a, 'apiserver_request_total', ['verb', 'resource']), parseCounter(b, 'apiserver_request_total', ['verb', 'resource']), 60);
+    expect([...rates]).toEqual([['PUT leases', 2], ['POST events', 0.1]]);
+  });
+
+  it('plans distinct address:port pairs and distinct addresses', () => {
+    const pool = ['203.0.113.11', '192.0.2.11'];
+    const keys = Array.from({ length: 1000 }, (_, i) => planBackgroundMapping(i, pool)).map((m) => `${m.address}:${m.port}`);
+    expect(new Set(keys).size).toBe(1000);
+    const addrs = planBenchAddresses(200);
+    expect(new Set(addrs).size).toBe(200);
+  });
+
+  it('renders the other sections and a plot from small results', async () => {
+    const programming = renderProgrammingSection({
+      schemaVersion: 1, bench: 'programming', command: 'npm run bench -- programming', env: ENV, plots: [],
+      figures: { method: 'nft monitor', owner: 'a1', address: '203.0.113.19', trials: 2, sizes: [{ mappings: 1, createMs: computeSpread([50, 70]), sliceChangeMs: computeSpread([30]), createSamples: [50, 70], sliceChangeSamples: [30, null], backgroundRulesSeen: 0, setupSeconds: 1 }] },
+    });
+    expect(programming).toContain('(1 timed out)');
+    const writes = renderApiWritesSection({
+      schemaVersion: 1, bench: 'api-writes', command: 'npm run bench -- api-writes', env: ENV, plots: [],
+      figures: { agents: 3, sizes: [{ addresses: 10, windowSeconds: 60, writesPerSecond: 12, writesByVerbResource: { 'PUT leases': 12 }, readsPerSecond: 1, agentRssMiB: { a1: 80 }, keepalivedRssMiB: { a1: 5 } }] },
+    });
+    expect(writes).toContain('| ... PUT leases | 12.00 |');
+    expect(Object.keys(BENCHES)).toEqual(expect.arrayContaining(['failover-kill', 'failover-drain', 'programming', 'api-writes']));
+    const dir = await mkdtemp(join(tmpdir(), 'sn-bench-'));
+    try {
+      const f = computeFailoverFigures('kill', drill);
+      expect(await writePlotPng(join(dir, 'kill.png'), { kind: 'cdf', title: 't', xLabel: 'ms', yLabel: 'fraction', series: [{ name: 'gap', samples: f.gapsMs }] })).toBeGreaterThan(1000);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
