@@ -21,32 +21,8 @@ say() { printf '\n== %s\n' "$*"; }
 started=$SECONDS
 
 [ "$(id -u)" = 0 ] || { echo "quickstart: the lab needs root (network namespaces, iptables): sudo $0" >&2; exit 1; }
-command -v node >/dev/null || { echo "quickstart: Node.js >= 20.19 is required (https://nodejs.org)" >&2; exit 1; }
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
-  || { echo "quickstart: Node.js >= 20.19 is required, found $(node --version)" >&2; exit 1; }
-
-mapfile -t packages < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' packaging/debian-packages-test.txt)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing Debian packages: ${missing[*]}"
-  apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-else
-  say "Debian packages: all present"
-fi
-if ! command -v go >/dev/null && [ -z "${KUBEBUILDER_ASSETS:-}" ]; then
-  echo "note: Go is not installed; the first run builds kube-apiserver and etcd from Go modules and needs it" >&2
-  echo "      (install Go from https://go.dev/dl/, or set KUBEBUILDER_ASSETS to a directory with kube-apiserver and etcd)" >&2
-fi
-
-# npm ci only when node_modules is missing or older than the lock file.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "npm ci"
-  npm ci --no-audit --no-fund
-fi
+say "setup: Debian packages and node modules (scripts/setup.sh)"
+bash scripts/setup.sh
 say "npm run build"
 npm run build
 

@@ -3,7 +3,7 @@
 # jest layers unit, integration, netns, lab, in that order, each in its own jest run.
 # Guarantees: every step's time is printed; the exit status is non-zero when anything failed; the
 # very last line is always `N passed, N failed` (also on an early exit or an interrupt). Under CI=true
-# a skipped or todo test counts as failed. Does not: install OS packages or node modules (.ci/run does).
+# a skipped or todo test counts as failed. Installs what is missing first (scripts/setup.sh).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -129,6 +129,14 @@ layer() { # project name, extra jest flags...
 }
 
 start=$SECONDS
+log "setup: bash scripts/setup.sh (missing Debian packages, npm ci when node_modules is stale)"
+if ! bash scripts/setup.sh; then
+  record setup $((SECONDS - start)) "FAILED: scripts/setup.sh"
+  exit 1
+fi
+record setup $((SECONDS - start)) "packages and node modules ready"
+
+start=$SECONDS
 log "test binaries: bash test/testenv/build.sh (a cold build takes minutes)"
 if ! bin="$(bash test/testenv/build.sh)"; then
   record testenv $((SECONDS - start)) "FAILED: test/testenv/build.sh"
@@ -138,6 +146,8 @@ export SMARTNAT_TESTENV_BIN="$bin"
 record testenv $((SECONDS - start)) "binaries in $bin"
 
 check typecheck node_modules/.bin/tsc -p tsconfig.json --noEmit
+# The lab layer runs the built CLI (dist/): build it from these sources.
+check build node_modules/.bin/tsc -p tsconfig.build.json
 check lint node_modules/.bin/eslint .
 
 layer unit --maxWorkers=2
