@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addressesInUse } from '../../src/lab/drill-descriptor.js';
 import { uniqueLabName } from '../../src/lab/topology.js';
-import { writePlotPng, type XySeries } from '../support/plot.js';
+import type { PlotInput, XySeries } from '../support/plot.js';
+import { writeStackedPlotPng } from './picture.js';
 import { build, host, httpGet, labDown, labUp, Prometheus, repo, sampleValue, sleep, smartnat, waitFor, type Lab } from './harness.js';
 
 const NAME = uniqueLabName();
@@ -82,10 +83,10 @@ beforeAll(async () => {
   lab = await labUp(NAME);
   prom = await Prometheus.start(lab.agents.map((a) => a.instance));
   const p = prom;
-  // Every agent scraped for a few seconds before the fault, so "before" has samples.
-  await waitFor('every agent up in Prometheus for 5 s', async () => {
-    const r = await p.query('min_over_time(up{job="smartnat"}[5s])');
-    return r.length === lab!.agents.length && r.every((s) => s.value === 1) && seconds() - labStart > 5 ? true : undefined;
+  // Ten seconds of every agent's series before the fault, so the picture and "before" have samples.
+  await waitFor('every agent scraped 10 times in a row', async () => {
+    const r = await p.query('sum_over_time(up{job="smartnat"}[11s])');
+    return r.length === lab!.agents.length && r.every((s) => s.value >= 10) ? true : undefined;
   }, 60_000);
   const report = JSON.parse(await smartnat(['drill', 'kill', '--name', NAME, '--json'], 180_000)) as { ok: boolean; runs: DrillRun[] };
   if (!report.ok || report.runs[0] === undefined) throw new Error(`drill kill failed: ${JSON.stringify(report).slice(0, 3000)}`);
@@ -99,9 +100,15 @@ beforeAll(async () => {
 }, 900_000);
 
 afterAll(async () => {
-  await prom?.stop();
-  await labDown(NAME);
-  if (workDir) await rm(workDir, { recursive: true, force: true });
+  try {
+    await prom?.stop();
+  } finally {
+    try {
+      await labDown(NAME);
+    } finally {
+      if (workDir) await rm(workDir, { recursive: true, force: true });
+    }
+  }
 }, 300_000);
 
 describe('the Grafana dashboard against a real Prometheus through a kill drill', () => {
@@ -241,23 +248,38 @@ describe('status tells the truth after the drill', () => {
 describe('a picture from the real series', () => {
   test('owned addresses per agent around the kill, drawn from Prometheus range data', async () => {
     const injected = Date.parse(run!.injectedAt) / 1000;
-    const start = injected - 10;
-    const series = await prom!.queryRange('sum by (instance) (smartnat_owned_addresses)', start, Math.min(seconds(), injected + 30), 1);
-    const lines: XySeries[] = series
-      .map((s) => ({ name: `${agentOf(s.metric['instance'] ?? '')}${agentOf(s.metric['instance'] ?? '') === run!.previousOwner ? ' (killed)' : ''}`, points: s.values.map(([t, v]) => ({ x: Math.round((t - injected) * 10) / 10, y: Number(v) })) }))
-      .sort((a, b) => a.name.localeCompare(b.name));
-    expect(lines.length).toBe(lab!.agents.length);
+    const [from, to] = [injected - 8, Math.min(seconds(), injected + 30)];
+    const rel = (t: number): number => Math.round((t - injected) * 10) / 10;
+    const perAgent = await prom!.queryRange('sum by (instance) (smartnat_owned_addresses)', from, to, 1);
+    const total = await prom!.queryRange('sum(smartnat_owned_addresses)', from, to, 1);
+    // A failed scrape leaves a hole; each run of samples becomes its own line, so no line is drawn
+    // across time where Prometheus has no sample.
+    const runsOf = (values: readonly (readonly [number, string])[]): { x: number; y: number }[][] => {
+      const runs: { x: number; y: number }[][] = [];
+      let prev = -Infinity;
+      for (const [t, v] of values) {
+        if (t - prev > 1.5) runs.push([]);
+        runs[runs.length - 1]!.push({ x: rel(t), y: Number(v) });
+        prev = t;
+      }
+      return runs;
+    };
+    const rule = [{ x: 0, label: `kill ${run!.previousOwner}` }];
+    const row = (title: string, series: XySeries[]): PlotInput => ({ kind: 'xy', title, series, xLabel: 'seconds from the fault', yLabel: 'addresses', rules: rule, width: 640, height: 70 });
+    const agentRows = perAgent
+      .map((s) => {
+        const agent = agentOf(s.metric['instance'] ?? '');
+        const victim = agent === run!.previousOwner;
+        const series = runsOf(s.values).map((points, i) => ({ name: victim ? (i === 0 ? `${agent} before the kill` : `${agent} restarted`) : agent, points }));
+        return { agent, holes: series.length - 1, input: row(`${agent}${victim ? ' (killed at t = 0, started again by the drill)' : agent === run!.owner ? ' (new owner)' : ''}`, series) };
+      })
+      .sort((a, b) => a.agent.localeCompare(b.agent));
+    expect(agentRows.map((r) => r.agent)).toEqual(lab!.agents.map((a) => a.name).sort());
+    // The victim's scrapes failed while its host was dead: its series has a hole, the others none.
+    expect(agentRows.map((r) => [r.agent, r.holes > 0])).toEqual(agentRows.map((r) => [r.agent, r.agent === run!.previousOwner]));
+    const totalRow = row('all agents: sum(smartnat_owned_addresses)', runsOf(total[0]?.values ?? []).map((points) => ({ name: 'sum', points })));
     const out = join(workDir, 'observability-failover.png');
-    await writePlotPng(out, {
-      kind: 'xy',
-      series: lines,
-      title: `Owned addresses per agent, smartnat drill kill at t = 0 (lab, 1 s scrape)`,
-      xLabel: 'seconds from the fault',
-      yLabel: 'smartnat_owned_addresses',
-      rules: [{ x: 0, label: `kill ${run!.previousOwner}` }],
-      width: 720,
-      height: 300,
-    });
+    await writeStackedPlotPng(out, `Owned addresses per agent in a lab kill drill (Prometheus, 1 s scrape): ${run!.previousOwner} -> ${run!.owner}`, [totalRow, ...agentRows.map((r) => r.input)]);
     const png = await readFile(out);
     expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
     expect((await stat(out)).size).toBeGreaterThan(5000);
