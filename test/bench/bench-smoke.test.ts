@@ -66,7 +66,7 @@ describe('benchmark code (smoke)', () => {
       schemaVersion: 1, bench: 'programming', command: 'npm run bench -- programming', env: ENV, plots: [],
       figures: { method: 'nft monitor', owner: 'a1', address: '203.0.113.19', trials: 2, sizes: [{ mappings: 1, createMs: computeSpread([50, 70]), sliceChangeMs: computeSpread([30]), createSamples: [50, 70], sliceChangeSamples: [30, null], backgroundRulesSeen: 0, setupSeconds: 1 }] },
     });
-    expect(programming).toContain('(1 timed out)');
+    expect(programming).toContain('(1 timed out at 15 s, counted as 15 s)');
     const writes = renderApiWritesSection({
       schemaVersion: 1, bench: 'api-writes', command: 'npm run bench -- api-writes', env: ENV, plots: [],
       figures: { agents: 3, sizes: [{ addresses: 10, windowSeconds: 60, writesPerSecond: 12, writesByVerbResource: { 'PUT leases': 12 }, readsPerSecond: 1, agentRssMiB: { a1: 80 }, keepalivedRssMiB: { a1: 5 } }] },

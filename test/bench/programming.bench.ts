@@ -40,6 +40,8 @@ export interface ProgrammingSize {
 
 export interface ProgrammingFigures {
   method: string;
+  /** A trial without its rule after this long is recorded as null. */
+  timeoutMs?: number;
   owner: string;
   address: string;
   trials: number;
@@ -229,7 +231,7 @@ async function measure(lab: LabDescriptor, sizes: readonly number[], trials: num
   } finally {
     watch.stop();
   }
-  return { method: 'nft monitor rules in the owner agent\'s namespace; first "dnat to IP:PORT" line of the trial\'s unique endpoint', owner, address: PROBE_ADDRESS, trials, sizes: out };
+  return { timeoutMs: TRIAL_TIMEOUT_MS, method: 'nft monitor rules in the owner agent\'s namespace; first "dnat to IP:PORT" line of the trial\'s unique endpoint', owner, address: PROBE_ADDRESS, trials, sizes: out };
 }
 
 /** Writes the CDF plot of every size's samples; returns its path. */
@@ -240,11 +242,11 @@ export async function writeProgrammingPlot(figures: ProgrammingFigures): Promise
     kind: 'cdf',
     title: `Change -> DNAT rule in the owner's kernel (${figures.trials} trials per size)`,
     xLabel: 'milliseconds from the API request',
-    yLabel: 'fraction of trials',
+    yLabel: 'fraction of trials (timed-out trials never arrive)',
     rules: [{ x: 200, label: 'p50 target' }, { x: 1000, label: 'p99 target' }],
     series: figures.sizes.flatMap((s) => [
-      { name: `Mapping created, ${s.mappings} present`, samples: finite(s.createSamples) },
-      { name: `EndpointSlice changed, ${s.mappings} present`, samples: finite(s.sliceChangeSamples) },
+      { name: `Mapping created, ${s.mappings} present`, samples: finite(s.createSamples), total: s.createSamples.length },
+      { name: `EndpointSlice changed, ${s.mappings} present`, samples: finite(s.sliceChangeSamples), total: s.sliceChangeSamples.length },
     ]),
   });
   return plot;

@@ -21,6 +21,7 @@ describe('plot', () => {
       { x: 4, y: 1 },
     ]);
     expect(computeCdfPoints([])).toEqual([]);
+    expect(computeCdfPoints([2, 1], 4)).toEqual([{ x: 1, y: 0 }, { x: 1, y: 0.25 }, { x: 2, y: 0.5 }]);
   });
 
   it('renders an x/y series to a PNG with the requested size', async () => {

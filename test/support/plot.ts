@@ -23,6 +23,8 @@ export interface XySeries {
 export interface SampleSeries {
   name: string;
   samples: readonly number[];
+  /** Denominator of the CDF when some trials gave no sample (timed out): the curve then ends below 1. */
+  total?: number;
 }
 
 export interface PlotLabels {
@@ -46,9 +48,9 @@ interface Row {
 }
 
 /** Empirical CDF steps of samples: (value, i/n) for each sorted sample, after a (min, 0) start. */
-export function computeCdfPoints(samples: readonly number[]): Point[] {
+export function computeCdfPoints(samples: readonly number[], total?: number): Point[] {
   const sorted = [...samples].filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  const n = sorted.length;
+  const n = Math.max(sorted.length, total ?? 0);
   if (n === 0) return [];
   const first = sorted[0] ?? 0;
   const points: Point[] = [{ x: first, y: 0 }];
@@ -60,7 +62,7 @@ function rowsOf(input: PlotInput): Row[] {
   if (input.kind === 'xy') {
     return input.series.flatMap((s) => s.points.map((p) => ({ series: s.name, x: p.x, y: p.y })));
   }
-  return input.series.flatMap((s) => computeCdfPoints(s.samples).map((p) => ({ series: s.name, ...p })));
+  return input.series.flatMap((s) => computeCdfPoints(s.samples, s.total).map((p) => ({ series: s.name, ...p })));
 }
 
 /** The Vega-Lite spec for a plot (pure). */
@@ -71,7 +73,7 @@ export function renderPlotSpec(input: PlotInput): TopLevelSpec {
     encoding: {
       x: { field: 'x', type: 'quantitative' as const, title: input.xLabel, scale: logX ? { type: 'log' as const } : { zero: false } },
       y: { field: 'y', type: 'quantitative' as const, title: input.yLabel },
-      color: { field: 'series', type: 'nominal' as const, title: null, legend: { orient: 'bottom' as const, columns: 2 } },
+      color: { field: 'series', type: 'nominal' as const, title: null, legend: { orient: 'bottom' as const, columns: 2, labelLimit: 400 } },
     },
   };
   const rules = input.rules ?? [];
