@@ -133,8 +133,8 @@ export function renderApiWritesSection(r: BenchResult<ApiWritesFigures>): string
     'on ext1, created by the benchmark). After every address lease has a holder and 30 s more, `apiserver_request_total` is read',
     `from the API server's /metrics (admin kubeconfig) twice, ${f.sizes[0]?.windowSeconds ?? 60} s apart; rates are the increase over that window. It counts`,
     'every client: the three agents (including the leader\'s duties) are the only writers once the benchmark\'s Mappings exist; its two',
-    'scrapes are GETs. RSS is VmRSS',
-    'of each agent process (and of its keepalived) from /proc at the end of the window.',
+    'scrapes are GETs. RSS is VmRSS of each agent process (and of its keepalived when the recorded pid still runs) from /proc at the',
+    'end of the window.',
     '',
     row(header[0] ?? '', header.slice(1)),
     row('---', f.sizes.map(() => '---')),
@@ -142,7 +142,8 @@ export function renderApiWritesSection(r: BenchResult<ApiWritesFigures>): string
     ...verbs.map((v) => row(`... ${v}`, f.sizes.map((s) => (s.writesByVerbResource[v] ?? 0).toFixed(2)))),
     row('API reads per second (GET/LIST/WATCH), total', f.sizes.map((s) => s.readsPerSecond.toFixed(2))),
     ...agents.map((a) => row(`agent ${a} RSS`, f.sizes.map((s) => `${s.agentRssMiB[a] ?? '—'} MiB`))),
-    ...agents.map((a) => row(`keepalived of ${a} RSS`, f.sizes.map((s) => `${s.keepalivedRssMiB[a] ?? '—'} MiB`))),
+    // keepalived's pid is the one `lab up` recorded; the agent may have restarted it since (then no reading).
+    ...agents.filter((a) => f.sizes.some((s) => typeof s.keepalivedRssMiB[a] === 'number')).map((a) => row(`keepalived of ${a} RSS`, f.sizes.map((s) => (typeof s.keepalivedRssMiB[a] === 'number' ? `${s.keepalivedRssMiB[a]} MiB` : '—')))),
     '',
     plots(r),
   ].join('\n');
