@@ -33,6 +33,7 @@ import type { LeaseSettings } from '../plan/lease-settings.js';
 import { LeaseView } from '../plan/lease-view.js';
 import { initialBudgets, planOwnership, rankCandidates, type OwnershipBudgets, type OwnershipDecision, type OwnershipInput } from '../plan/ownership.js';
 import { planDataPlane } from '../plan/plan-dataplane.js';
+import { DEFAULT_HEALTH_SETTINGS, decideHealth, initialHealth, nextHealthChangeAt, type HealthSettings, type HealthState, type LinkSample } from '../plan/agent-health.js';
 import { ANNOTATION_INTERFACES, encodeInterfaces, type LocalFacts } from './facts.js';
 import { decideTrack, planKeepalivedInstances } from './keepalived-plan.js';
 import type { AgentMetrics } from './metrics.js';
@@ -68,6 +69,9 @@ export interface AgentOptions {
   readonly livenessWindowMs?: number;
   /** Leader election and duties; the agent starts and stops the elector with itself. */
   readonly leader?: { readonly elector: LeaderElectorPort; readonly duties: LeaderDutiesHook };
+  /** Reads the agent's links for its health (published on its lease); absent = always healthy. */
+  readonly links?: () => Promise<readonly LinkSample[]>;
+  readonly health?: HealthSettings;
 }
 
 export interface AgentHealth {
@@ -124,8 +128,10 @@ export class Agent {
   private lastInstances: readonly KeepalivedInstanceInput[] = [];
   /** Our own lease API calls are failing or not completing: judge nobody (ADR 0005). */
   private apiImpaired = false;
+  private healthState: HealthState;
 
   constructor(private readonly o: AgentOptions) {
+    this.healthState = initialHealth(o.clock.now());
     this.view = new LeaseView(o.settings.leaseDurationMs);
     this.budgets = initialBudgets(o.settings, o.clock.now());
     this.runner = new SyncRunner({
@@ -212,7 +218,7 @@ export class Agent {
     return {
       agent: this.o.name,
       labels: this.o.local.facts.labels,
-      annotations: { [ANNOTATION_INTERFACES]: encodeInterfaces(this.o.local), [ANNOTATION_HEALTH]: 'ok' },
+      annotations: { [ANNOTATION_INTERFACES]: encodeInterfaces(this.o.local), [ANNOTATION_HEALTH]: this.healthState.published },
     };
   }
 
@@ -227,9 +233,31 @@ export class Agent {
     }
   }
 
+  /** Samples the links and publishes a changed health on the agent lease (DESIGN.md 3.1). */
+  private async healthPhase(): Promise<number | undefined> {
+    if (this.o.links === undefined) return undefined;
+    const settings = this.o.health ?? DEFAULT_HEALTH_SETTINGS;
+    let links: readonly LinkSample[];
+    try {
+      links = await this.o.links();
+    } catch (err: unknown) {
+      this.o.log.warn({ component: 'health', err }, 'cannot read link state; health unchanged');
+      return undefined;
+    }
+    const before = this.healthState.published;
+    this.healthState = decideHealth(this.healthState, links, this.o.clock.now(), settings);
+    if (this.healthState.published !== before) {
+      this.o.log.warn({ component: 'health', reason: this.healthState.published, previous: before }, this.healthState.published === 'ok' ? 'healthy again: peers may rank this agent' : 'unhealthy: handing addresses off');
+      this.renewer?.setIdentity(this.identity());
+    }
+    return nextHealthChangeAt(this.healthState, settings);
+  }
+
   private async sync(req: SyncRequest): Promise<SyncOutcome> {
     if (this.stopping) return {};
     const wake: number[] = [];
+    const healthWake = await this.timed('health', async () => this.healthPhase());
+    if (healthWake !== undefined) wake.push(healthWake);
     if (this.renewer === undefined) {
       const next = await this.timed('join', async () => this.join());
       if (next !== undefined) wake.push(next);

@@ -6,6 +6,7 @@ import type { CommandRunner } from '../dataplane/command-runner.js';
 import { canonicalIpv4, parseInterfaceAddress } from '../model/net.js';
 import type { AgentFacts, AgentInterface, InterfaceRole } from '../model/snapshot.js';
 import { ANNOTATION_PREFIX } from '../plan/lease-names.js';
+import type { LinkSample } from '../plan/agent-health.js';
 
 /** Agent-lease annotation carrying the interface facts peers need (JSON list). */
 export const ANNOTATION_INTERFACES = `${ANNOTATION_PREFIX}/interfaces`;
@@ -105,4 +106,14 @@ export async function discoverInterfaces(runner: CommandRunner, roles: Readonly<
   const missing = Object.keys(roles).filter((n) => !interfaces.some((i) => i.name === n));
   if (missing.length > 0) throw new Error(`interfaces not found on this host: ${missing.join(', ')}`);
   return { interfaces: interfaces.sort((a, b) => (a.name < b.name ? -1 : 1)), macs };
+}
+
+/** Reads the state of the agent's own interfaces (`ip -j link show`) for the health decision. */
+export async function probeLinks(runner: CommandRunner, interfaces: readonly AgentInterface[]): Promise<LinkSample[]> {
+  const links = JSON.parse((await runner.run('ip', ['-j', 'link', 'show'])).stdout) as { ifname?: string; flags?: string[] }[];
+  const byName = new Map(links.map((l) => [l.ifname ?? '', l.flags ?? []]));
+  return interfaces.map((i) => {
+    const flags = byName.get(i.name) ?? [];
+    return { name: i.name, role: i.role, up: flags.includes('UP') && flags.includes('LOWER_UP') };
+  });
 }

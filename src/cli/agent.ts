@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { Registry } from 'prom-client';
 import { Agent } from '../agent/agent.js';
-import { discoverInterfaces } from '../agent/facts.js';
+import { discoverInterfaces, probeLinks } from '../agent/facts.js';
 import { HealthServer, DEFAULT_METRICS_ADDRESS, parseListenAddress } from '../agent/health-server.js';
 import { KeepalivedFiles } from '../agent/keepalived-files.js';
 import { LeaderDuties } from '../agent/leader-duties.js';
@@ -181,6 +181,7 @@ export async function runAgent(flags: AgentFlags, io: CliIo, signals: SignalSour
     local: { facts: { name: config.name, labels, interfaces: discovered.interfaces }, macs: discovered.macs },
     stateFile: join(stateDir, 'ownership.json'),
     handoffGraceMs: config.handoffGraceMs,
+    links: async () => probeLinks(runner, discovered.interfaces),
     leader: { elector, duties: leaderDutiesHook(duties, { objects: () => cluster.objects(), view: (): LeaseView => created.view, me: config.name, settings: config.settings, clock }) },
   });
   ref.agent = created;

@@ -74,6 +74,13 @@ export class LabHands {
     return found;
   }
 
+  /** The interface of the agent that carries `address` now (the owner's uplink of it). */
+  async deviceOf(agent: DrillAgent, address: string): Promise<string | undefined> {
+    const { stdout } = await this.host.run('ip', ['-n', agent.netns, '-4', '-j', 'addr', 'show']);
+    const links = JSON.parse(stdout) as { ifname: string; addr_info?: { local?: string }[] }[];
+    return links.find((l) => (l.addr_info ?? []).some((i) => i.local === address))?.ifname;
+  }
+
   /** Interfaces of the agent's namespace other than lo. */
   async links(agent: DrillAgent): Promise<string[]> {
     const { stdout } = await this.host.run('ip', ['-n', agent.netns, '-j', 'link', 'show']);

@@ -32,8 +32,8 @@ const LEASE = { leaseDurationMs: 1500 };
 const CLEAN: ProbeSummary = { tries: 100, ok: 100, refused: 0, failed: 0, gapMs: 10 };
 
 describe('drill kinds', () => {
-  it('parses exactly the six kinds of DESIGN.md 4.1', () => {
-    expect(DRILL_KINDS).toEqual(['kill', 'agent-crash', 'drain', 'partition', 'apiserver-down', 'keepalived']);
+  it('parses exactly the six kinds of DESIGN.md 4.1 plus link-down (per-address health, 3.1)', () => {
+    expect(DRILL_KINDS).toEqual(['kill', 'agent-crash', 'drain', 'partition', 'apiserver-down', 'keepalived', 'link-down']);
     for (const k of DRILL_KINDS) expect(parseDrillKind(k)).toBe(k);
     expect(parseDrillKind('reboot')).toBeUndefined();
     expect(parseDrillKind('KILL')).toBeUndefined();

@@ -3,7 +3,7 @@
 // probing, the verdict and the p50/p99/max summary. No I/O, no clock: callers pass times in.
 import { longestGapMs, type ProbeOutcome } from './probe.js';
 
-export const DRILL_KINDS = ['kill', 'agent-crash', 'drain', 'partition', 'apiserver-down', 'keepalived'] as const;
+export const DRILL_KINDS = ['kill', 'agent-crash', 'drain', 'partition', 'apiserver-down', 'keepalived', 'link-down'] as const;
 export type DrillKind = (typeof DRILL_KINDS)[number];
 
 export function parseDrillKind(text: string): DrillKind | undefined {
@@ -39,6 +39,10 @@ const EXPECTATIONS: Readonly<Record<DrillKind, DrillExpectation>> = {
   'apiserver-down': { move: 'no', holdsFault: true, lossless: false, keepsFlowing: true },
   // The supervisor restarts keepalived; a health handoff may move the address meanwhile.
   keepalived: { move: 'either', holdsFault: false, lossless: false, keepsFlowing: false },
+  // The owner's uplink of the address goes down (held, then back up): the owner turns unhealthy
+  // after its health hold-down and hands the address to its successor (DESIGN 3.1 per-address
+  // health); it does not take it back when the link returns (no fail-back).
+  'link-down': { move: 'yes', holdsFault: true, lossless: false, keepsFlowing: false },
 };
 
 export function expectationFor(kind: DrillKind): DrillExpectation {

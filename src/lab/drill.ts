@@ -316,6 +316,13 @@ async function inject(c: RunContext, d: LabDescriptor, victim: DrillAgent): Prom
         await hands.setLinks(victim, ['mgmt0'], 'down');
         return { method: `mgmt0 of ${victim.name} down (the lab names no API proxy control socket)`, victim, links: ['mgmt0'], routes, undone: false };
       }
+    case 'link-down': {
+      const dev = await hands.deviceOf(victim, c.target.address);
+      if (dev === undefined) throw new Error(`${victim.name} does not carry ${c.target.address}: nothing to take down`);
+      const routes = await hands.saveRoutes(victim);
+      await hands.setLinks(victim, [dev], 'down');
+      return { method: `${dev} of ${victim.name} down`, victim, links: [dev], routes, undone: false };
+    }
     case 'apiserver-down': {
       const pid = d.apiserver.pid;
       if (!(await isHostProcess(pid, 'kube-apiserver'))) {

@@ -166,6 +166,17 @@ describe(`drills in lab ${NAME}`, () => {
     expect(on).toEqual(run.addressOn);
   }, 300_000);
 
+  it('link-down: the owner\'s uplink goes down, it turns unhealthy and hands the address off; traffic resumes via the successor', async () => {
+    const r = await drill('link-down');
+    const run = r.runs[0]!;
+    expect(run.problems).toEqual([]);
+    expect(run.moved).toBe(true);
+    expect(run.owner).not.toBe(run.previousOwner);
+    expect(run.stop).toBe('recovered');
+    const on = await agentsCarrying(lab!, r.address);
+    expect(on).toEqual([run.owner]);
+  }, 300_000);
+
   it('kill: the address moves to another agent, traffic resumes through it, and it is on exactly one agent', async () => {
     const r = await drill('kill');
     const run = r.runs[0]!;
