@@ -100,7 +100,10 @@ afterAll(async () => {
 describe('keepalived follows the track files the lease decides', () => {
   const [a, b] = [() => agents[0]!, () => agents[1]!];
 
-  it('starts both, and nobody carries an address nobody holds', async () => {
+  it('starts both, and nobody carries an address nobody holds — not even one left on the interface by a killed keepalived', async () => {
+    // What a SIGKILLed keepalived leaves behind: the /32 still on the interface.
+    await host.run('ip', ['-n', nsA, 'addr', 'add', `${VIP_1}/32`, 'dev', 'ext0']);
+    expect(await holders()).toEqual(['agent-a']);
     for (const agent of agents) {
       await agent.sup.writeAgentAlive(true);
       expect(await agent.sup.applyConfig(config(agent), [VIP_1])).toBe('started');
