@@ -4,19 +4,18 @@
 //   npx tsx test/bench/api-writes.bench.ts [--sizes 10,200] [--window 60] [--lab bnaw]
 // Each address in use is one Mapping with one TCP port. The count includes every client of the API
 // server (agents, this benchmark's two scrapes, which are GETs); writes are POST/PUT/PATCH/DELETE.
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { parseArgs } from 'node:util';
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, DiscoveryV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { apisOf, BENCH_NAMESPACE as NS, createMapping, GROUP, inBatches, mappingBody, serviceBody, sliceBody, VERSION } from './lab-objects.js';
 import { writePlotPng } from '../support/plot.js';
 import { startEnvironment } from './environment.js';
 import { isMain, withLab, type LabDescriptor } from './lab-session.js';
+import { readRssMiB } from './proc-stats.js';
 import { computeRates, parseCounter, WRITE_VERBS } from './prom-text.js';
 import type { BenchResult } from './summary.js';
 
-const NS = 'bench';
-const GROUP = 'smartnat.aureacentral.com';
-const VERSION = 'v1alpha1';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export interface ApiWritesSize {
@@ -51,13 +50,6 @@ async function scrape(kc: KubeConfig, server: string): Promise<string> {
   });
 }
 
-async function rssMiB(pid: number | null): Promise<number> {
-  if (pid === null) return NaN;
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-  return Math.round((kb / 1024) * 10) / 10;
-}
-
 /** The floating addresses this benchmark may use beyond the lab's own pools (two pools of 100). */
 export function planBenchAddresses(count: number): string[] {
   const out: string[] = [];
@@ -66,15 +58,11 @@ export function planBenchAddresses(count: number): string[] {
 }
 
 async function measure(lab: LabDescriptor, sizes: readonly number[], windowSeconds: number): Promise<ApiWritesFigures> {
-  const kc = new KubeConfig();
-  kc.loadFromFile(lab.kubeconfig);
-  const core = kc.makeApiClient(CoreV1Api);
-  const discovery = kc.makeApiClient(DiscoveryV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  const coordination = kc.makeApiClient(CoordinationV1Api);
+  const apis = apisOf(lab.kubeconfig);
+  const { kc, core, custom, coordination } = apis;
   await core.createNamespace({ body: { metadata: { name: NS } } });
-  await core.createNamespacedService({ namespace: NS, body: { metadata: { name: 'bg', namespace: NS }, spec: { ports: [{ name: 'tcp', port: 8080, protocol: 'TCP', targetPort: 8080 }] } } });
-  await discovery.createNamespacedEndpointSlice({ namespace: NS, body: { metadata: { name: 'bg', namespace: NS, labels: { 'kubernetes.io/service-name': 'bg' } }, addressType: 'IPv4', endpoints: [{ addresses: ['198.51.100.21'], conditions: { ready: true } }], ports: [{ name: 'tcp', port: 8080, protocol: 'TCP' }] } });
+  await core.createNamespacedService({ namespace: NS, body: serviceBody('bg', 8080) });
+  await apis.discovery.createNamespacedEndpointSlice({ namespace: NS, body: sliceBody('bg', 'bg', ['198.51.100.21'], 8080) });
   for (const [name, range, iface] of [['bench1', '203.0.113.100-203.0.113.199', 'ext0'], ['bench2', '192.0.2.100-192.0.2.199', 'ext1']] as const) {
     await custom.createClusterCustomObject({ group: GROUP, version: VERSION, plural: 'addresspools', body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'AddressPool', metadata: { name }, spec: { addresses: [range], interface: iface } } });
   }
@@ -84,12 +72,7 @@ async function measure(lab: LabDescriptor, sizes: readonly number[], windowSecon
   for (const size of sizes) {
     const want = Math.max(0, size - demoAddresses.size);
     const more = planBenchAddresses(want).slice(created);
-    for (let i = 0; i < more.length; i += 8) {
-      await Promise.all(more.slice(i, i + 8).map((address, j) => custom.createNamespacedCustomObject({
-        group: GROUP, version: VERSION, namespace: NS, plural: 'mappings',
-        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Mapping', metadata: { name: `m-${created + i + j}`, namespace: NS }, spec: { addresses: [address], allowedSources: ['198.18.0.0/16'], serviceName: 'bg', ports: [{ port: 8080, protocol: 'TCP' }] } },
-      })));
-    }
+    await inBatches(more.map((address, j) => ({ address, name: `m-${created + j}` })), 8, (m) => createMapping(apis, mappingBody(m.name, m.address, 8080, 'bg')));
     created += more.length;
     // Settle: every address lease has a holder, then 30 s more so start-up writes (acquisitions,
     // status) are over before the window opens.
@@ -119,8 +102,8 @@ async function measure(lab: LabDescriptor, sizes: readonly number[], windowSecon
     const agentRss: Record<string, number> = {};
     const kaRss: Record<string, number> = {};
     for (const agent of lab.agents) {
-      agentRss[agent.name] = await rssMiB(agent.pid);
-      kaRss[agent.name] = await rssMiB(agent.keepalivedPid).catch(() => NaN);
+      agentRss[agent.name] = (await readRssMiB(agent.pid)) ?? NaN;
+      kaRss[agent.name] = (await readRssMiB(agent.keepalivedPid)) ?? NaN;
     }
     process.stderr.write(`bench: ${held} addresses: ${writeSum.toFixed(2)} writes/s ${JSON.stringify(writes)}; RSS ${JSON.stringify(agentRss)}\n`);
     out.push({ addresses: held, windowSeconds, writesPerSecond: Math.round(writeSum * 1000) / 1000, writesByVerbResource: writes, readsPerSecond: Math.round(readSum * 1000) / 1000, agentRssMiB: agentRss, keepalivedRssMiB: kaRss });

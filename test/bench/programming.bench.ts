@@ -11,17 +11,14 @@
 import { writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, DiscoveryV1Api, KubeConfig, type V1EndpointSlice, type V1Service } from '@kubernetes/client-node';
 import { execa } from 'execa';
+import { apisOf, BENCH_NAMESPACE as NS, createMapping, GROUP, inBatches, mappingBody, serviceBody, sliceBody, VERSION, type Apis } from './lab-objects.js';
 import { addressLeaseName } from '../../src/plan/lease-names.js';
 import { writePlotPng } from '../support/plot.js';
 import { startEnvironment } from './environment.js';
 import { isMain, withLab, type LabDescriptor } from './lab-session.js';
 import { computeSpread, type BenchResult, type Spread } from './summary.js';
 
-const NS = 'bench';
-const GROUP = 'smartnat.aureacentral.com';
-const VERSION = 'v1alpha1';
 const BACKEND = '198.51.100.21';
 /** The measured Mapping's address (uplink 1 pool); background Mappings use the others. */
 const PROBE_ADDRESS = '203.0.113.19';
@@ -97,39 +94,6 @@ class RuleWatch {
   }
 }
 
-interface Apis {
-  core: CoreV1Api;
-  discovery: DiscoveryV1Api;
-  custom: CustomObjectsApi;
-  coordination: CoordinationV1Api;
-}
-
-function apisOf(kubeconfig: string): Apis {
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  return { core: kc.makeApiClient(CoreV1Api), discovery: kc.makeApiClient(DiscoveryV1Api), custom: kc.makeApiClient(CustomObjectsApi), coordination: kc.makeApiClient(CoordinationV1Api) };
-}
-
-function mappingBody(name: string, address: string, port: number, service: string): object {
-  return { apiVersion: `${GROUP}/${VERSION}`, kind: 'Mapping', metadata: { name, namespace: NS }, spec: { addresses: [address], allowedSources: ['198.18.0.0/16'], serviceName: service, ports: [{ port, protocol: 'TCP', servicePort: 8080 }] } };
-}
-
-function sliceBody(name: string, service: string, ip: string, port: number): V1EndpointSlice {
-  return {
-    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-    metadata: { name, namespace: NS, labels: { 'kubernetes.io/service-name': service, 'endpointslice.kubernetes.io/managed-by': 'smartnat-bench' } },
-    addressType: 'IPv4', endpoints: [{ addresses: [ip], conditions: { ready: true } }], ports: [{ name: 'tcp', port, protocol: 'TCP' }],
-  };
-}
-
-function serviceBody(name: string, targetPort: number): V1Service {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS }, spec: { ports: [{ name: 'tcp', port: 8080, protocol: 'TCP', targetPort }] } };
-}
-
-async function inBatches<T>(items: readonly T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  for (let i = 0; i < items.length; i += width) await Promise.all(items.slice(i, i + width).map(fn));
-}
-
 async function countBackgroundRules(netns: string): Promise<number> {
   const r = await execa('ip', ['netns', 'exec', netns, 'iptables-save', '-t', 'nat'], { reject: false });
   return r.stdout.split('\n').filter((l) => l.includes('"bench/bg-') && l.includes('-j DNAT')).length;
@@ -172,19 +136,19 @@ async function runTrials(apis: Apis, watch: RuleWatch, trials: number, size: num
     const ipB = `198.51.100.${180 + (k % 70)}`;
     const listenPort = 40_000 + k;
     await apis.core.createNamespacedService({ namespace: NS, body: serviceBody(name, port) });
-    await apis.discovery.createNamespacedEndpointSlice({ namespace: NS, body: sliceBody(name, name, ipA, port) });
+    await apis.discovery.createNamespacedEndpointSlice({ namespace: NS, body: sliceBody(name, name, [ipA], port) });
     await sleep(1000);
     // Mapping created -> rule.
     const created = watch.expect(`dnat to ${ipA}:${port}`, TRIAL_TIMEOUT_MS);
     const t0 = performance.now();
-    await apis.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: 'mappings', body: mappingBody(name, PROBE_ADDRESS, listenPort, name) });
+    await createMapping(apis, mappingBody(name, PROBE_ADDRESS, listenPort, name));
     const t1 = await created;
     create.push(t1 === null ? null : t1 - t0);
     await sleep(500);
     // EndpointSlice changed -> rule with the new endpoint.
     const changed = watch.expect(`dnat to ${ipB}:${port}`, TRIAL_TIMEOUT_MS);
     const t2 = performance.now();
-    await apis.discovery.replaceNamespacedEndpointSlice({ name, namespace: NS, body: sliceBody(name, name, ipB, port) });
+    await apis.discovery.replaceNamespacedEndpointSlice({ name, namespace: NS, body: sliceBody(name, name, [ipB], port) });
     const t3 = await changed;
     change.push(t3 === null ? null : t3 - t2);
     await apis.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: 'mappings', name });
@@ -200,11 +164,11 @@ async function measure(lab: LabDescriptor, sizes: readonly number[], trials: num
   const apis = apisOf(lab.kubeconfig);
   await apis.core.createNamespace({ body: { metadata: { name: NS } } });
   await apis.core.createNamespacedService({ namespace: NS, body: serviceBody('bg', 8080) });
-  await apis.discovery.createNamespacedEndpointSlice({ namespace: NS, body: sliceBody('bg', 'bg', BACKEND, 8080) });
+  await apis.discovery.createNamespacedEndpointSlice({ namespace: NS, body: sliceBody('bg', 'bg', [BACKEND], 8080) });
   const demo = new Set(lab.mappings.flatMap((m) => m.addresses));
   const pool = lab.pools.flatMap((p) => p.addresses).filter((a) => !demo.has(a) && a !== PROBE_ADDRESS);
   // One warm-up Mapping on the probe address makes its lease exist and names the owner.
-  await apis.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: 'mappings', body: mappingBody('anchor', PROBE_ADDRESS, 9999, 'bg') });
+  await createMapping(apis, mappingBody('anchor', PROBE_ADDRESS, 9999, 'bg'));
   const owner = await ownerOf(apis, lab.leaseNamespace, PROBE_ADDRESS);
   const netns = lab.agents.find((a) => a.name === owner)?.netns;
   if (!netns) throw new Error(`owner ${owner} is not a lab agent`);
@@ -218,7 +182,7 @@ async function measure(lab: LabDescriptor, sizes: readonly number[], trials: num
       // Present = background + the anchor + the measured Mapping.
       const want = Math.max(0, size - 2);
       const more = Array.from({ length: Math.max(0, want - background) }, (_, j) => planBackgroundMapping(background + j, pool));
-      await inBatches(more, 8, (m) => apis.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: 'mappings', body: mappingBody(m.name, m.address, m.port, 'bg') }));
+      await inBatches(more, 8, (m) => createMapping(apis, mappingBody(m.name, m.address, m.port, 'bg')));
       background += more.length;
       const seen = await waitForBackground(netns, background);
       await sleep(3000);
