@@ -3,7 +3,8 @@
 // charts/smartnat/dashboards/smartnat.json must return data, the metrics must show what the drill
 // did (the victim's scrape failing, the transition counted on the new owner, a fence, ownership
 // summing to the addresses in use), and `kubectl get mappings`, `smartnat status --json` and the
-// agents' /metrics must name the same owners. Mapping Ready follows the EndpointSlice. A PNG of the
+// agents' /metrics must name the same owners; the move is one OwnerChanged Event per transition.
+// Mapping Ready follows the EndpointSlice. A PNG of the
 // ownership series is drawn from Prometheus range data (UPDATE_DOCS_IMG=1 copies it to docs/img/).
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
@@ -64,6 +65,7 @@ let lab: Lab | undefined;
 let prom: Prometheus | undefined;
 let labStart = 0;
 let run: DrillRun | undefined;
+let drilledAddress = '';
 let kubectl = '';
 let workDir = '';
 
@@ -88,9 +90,10 @@ beforeAll(async () => {
     const r = await p.query('sum_over_time(up{job="smartnat"}[11s])');
     return r.length === lab!.agents.length && r.every((s) => s.value >= 10) ? true : undefined;
   }, 60_000);
-  const report = JSON.parse(await smartnat(['drill', 'kill', '--name', NAME, '--json'], 180_000)) as { ok: boolean; runs: DrillRun[] };
+  const report = JSON.parse(await smartnat(['drill', 'kill', '--name', NAME, '--json'], 180_000)) as { ok: boolean; address: string; runs: DrillRun[] };
   if (!report.ok || report.runs[0] === undefined) throw new Error(`drill kill failed: ${JSON.stringify(report).slice(0, 3000)}`);
   run = report.runs[0];
+  drilledAddress = report.address;
   // The revived victim is scraped again and every agent reports ownership.
   await waitFor('every agent scraped again after the drill', async () => {
     const r = await p.query('up{job="smartnat"} == 1');
@@ -209,6 +212,20 @@ describe('status tells the truth after the drill', () => {
     // The OWNER printer column is `.status.configuredAddresses.*.owner`: kubectl prints the first
     // match, which is the owner of the lowest address key (the API server sorts map keys).
     expect(s.ownerColumn).toBe(s.mappingOwners[Object.keys(s.mappingOwners).sort()[0] ?? '']);
+  }, 60_000);
+
+  test('the Mapping records the move as OwnerChanged Events, each transition once, ending with the new owner', async () => {
+    const injectedMs = Date.parse(run!.injectedAt);
+    const address = drilledAddress;
+    const events = (JSON.parse(await kube(['-n', 'demo', 'get', 'events', '-o', 'json'])) as { items: { involvedObject: { name: string; kind: string }; reason: string; message: string; count?: number; firstTimestamp?: string; lastTimestamp?: string }[] }).items
+      .filter((e) => e.involvedObject.kind === 'Mapping' && e.involvedObject.name === 'echo' && e.reason === 'OwnerChanged' && e.message.startsWith(`${address} `))
+      .filter((e) => Date.parse(e.lastTimestamp ?? e.firstTimestamp ?? '') >= injectedMs - 1000)
+      .sort((a, b) => Date.parse(a.firstTimestamp ?? '') - Date.parse(b.firstTimestamp ?? ''));
+    const messages = events.map((e) => `${e.message} x${e.count ?? 1}`);
+    expect(messages.length).toBeGreaterThan(0);
+    expect(new Set(messages).size).toBe(messages.length);
+    expect(messages.every((m) => m.endsWith(' x1'))).toBe(true);
+    expect(messages[messages.length - 1]).toMatch(new RegExp(`(moved from ${run!.previousOwner} to ${run!.owner}|is now owned by ${run!.owner}) x1$`));
   }, 60_000);
 
   test('Mapping Ready turns False (NoReadyEndpoints) when the EndpointSlice loses its endpoints, and True when they return', async () => {
