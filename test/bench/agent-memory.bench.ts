@@ -1,8 +1,8 @@
 // Benchmark: agent memory (RSS) and CPU at N Mappings with E endpoints each (default 1,000 x 10 =
 // 10,000 endpoints), 3 agents, in a lab of its own:
 //   npx tsx test/bench/agent-memory.bench.ts [--mappings 1000] [--endpoints 10] [--window 60] [--lab bnmm]
-// Each Mapping has one TCP port (distinct address:port pairs on the lab pools) and a Service and
-// EndpointSlice of its own. Once every agent's kernel holds every Mapping's DNAT rules (or 300 s
+// Each Mapping has one TCP port (distinct address:port pairs on the lab pools) and a Service
+// (headless: the lab's ClusterIP range is a /24) and EndpointSlice of its own. Once every agent's kernel holds every Mapping's DNAT rules (or 300 s
 // passed) and 30 s more, RSS is read from /proc at the start and end of a window, CPU is
 // utime+stime over it; the agents' own event-loop lag gauge is read at the end.
 import { writeFile } from 'node:fs/promises';
@@ -59,7 +59,7 @@ async function measure(lab: LabDescriptor, mappings: number, perMapping: number,
   const plan = Array.from({ length: mappings }, (_, i) => ({ i, ...planBackgroundMapping(i, pool) }));
   await inBatches(plan, 8, async (m) => {
     const name = `m-${m.i}`;
-    await apis.core.createNamespacedService({ namespace: NS, body: serviceBody(name, 8080) });
+    await apis.core.createNamespacedService({ namespace: NS, body: serviceBody(name, 8080, { headless: true }) });
     await apis.discovery.createNamespacedEndpointSlice({ namespace: NS, body: sliceBody(name, name, Array.from({ length: perMapping }, (_, j) => planEndpoint(m.i, j, perMapping)), 8080) });
     await createMapping(apis, mappingBody(name, m.address, m.port, name));
   });

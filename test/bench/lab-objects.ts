@@ -36,9 +36,12 @@ export function sliceBody(name: string, service: string, ips: readonly string[],
   };
 }
 
-/** A Service with port 8080 (named tcp) to the given target port. */
-export function serviceBody(name: string, targetPort: number): V1Service {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: BENCH_NAMESPACE }, spec: { ports: [{ name: 'tcp', port: 8080, protocol: 'TCP', targetPort }] } };
+/**
+ * A Service with port 8080 (named tcp) to the given target port. Headless where many are needed:
+ * the lab's ClusterIP range (198.19.0.0/24) holds about 250 Services.
+ */
+export function serviceBody(name: string, targetPort: number, options: { headless?: boolean } = {}): V1Service {
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: BENCH_NAMESPACE }, spec: { ...(options.headless ? { clusterIP: 'None' } : {}), ports: [{ name: 'tcp', port: 8080, protocol: 'TCP', targetPort }] } };
 }
 
 export async function createMapping(apis: Apis, body: object): Promise<unknown> {

@@ -3,6 +3,7 @@
 // replacing one leaves every other byte of the document alone (the hand-written data-plane
 // sections stay intact); a missing section is appended. Says "met"/"missed" from the measured
 // numbers only. Does not read or write files (run.ts does).
+import type { AgentMemoryFigures } from './agent-memory.bench.js';
 import type { ApiWritesFigures } from './api-writes.bench.js';
 import type { FailoverFigures } from './failover.bench.js';
 import type { ProgrammingFigures } from './programming.bench.js';
@@ -144,6 +145,36 @@ export function renderApiWritesSection(r: BenchResult<ApiWritesFigures>): string
     ...agents.map((a) => row(`agent ${a} RSS`, f.sizes.map((s) => `${s.agentRssMiB[a] ?? '—'} MiB`))),
     // keepalived's pid is the one `lab up` recorded; the agent may have restarted it since (then no reading).
     ...agents.filter((a) => f.sizes.some((s) => typeof s.keepalivedRssMiB[a] === 'number')).map((a) => row(`keepalived of ${a} RSS`, f.sizes.map((s) => (typeof s.keepalivedRssMiB[a] === 'number' ? `${s.keepalivedRssMiB[a]} MiB` : '—')))),
+    '',
+    plots(r),
+  ].join('\n');
+}
+
+export function renderAgentMemorySection(r: BenchResult<AgentMemoryFigures>): string {
+  const f = r.figures;
+  const mib = (v: number | null): string => (v === null ? '—' : `${v} MiB`);
+  const worst = Math.max(...f.agents.map((a) => a.rssEndMiB ?? 0));
+  return [
+    `## Agent memory and CPU at ${f.mappings} Mappings / ${f.mappings * f.endpointsPerMapping} endpoints (issue 9 item 7, second part)`,
+    '',
+    reproduce(r),
+    '',
+    renderEnvironmentLine(r.env),
+    '',
+    `${f.agents.length} agents; ${f.mappings} Mappings of one TCP port each, each with its own (headless) Service and an EndpointSlice of`,
+    `${f.endpointsPerMapping} ready endpoints (${f.mappings * f.endpointsPerMapping} endpoints). ` +
+      (f.programmedAfterSeconds === null
+        ? 'Not every agent\'s kernel held every DNAT rule within 300 s of the first create'
+        : `Every agent's kernel held every DNAT rule ${f.programmedAfterSeconds} s after the first create`) +
+      ` (rules seen: ${Object.entries(f.dnatRulesSeen).map(([a, n]) => `${a} ${n}`).join(', ')});`,
+    `30 s later a ${f.windowSeconds} s window opened: RSS (VmRSS) at its start and end, CPU (utime+stime) over it, the agent's`,
+    '`smartnat_event_loop_lag_seconds` at its end.',
+    '',
+    '| agent | RSS at start | RSS at end | CPU, % of one core | event-loop lag |',
+    '| --- | --- | --- | --- | --- |',
+    ...f.agents.map((a) => `| ${a.name} | ${mib(a.rssStartMiB)} | ${mib(a.rssEndMiB)} | ${a.cpuPercentOfOneCore ?? '—'} | ${a.eventLoopLagSeconds === null ? '—' : `${a.eventLoopLagSeconds.toFixed(3)} s`} |`),
+    '',
+    `Target < 150 MB RSS: ${worst * 1.048576 < 150 ? 'met' : '**missed**'} (largest ${worst} MiB = ${(worst * 1.048576).toFixed(0)} MB).`,
     '',
     plots(r),
   ].join('\n');

@@ -1,10 +1,11 @@
 // The benchmarks `npm run bench` knows: how to run each (script + arguments, from the repository
 // root, with tsx), which result file it writes and how that file becomes a BENCHMARKS.md section
 // and its plots. Benchmarks without a result file keep their hand-written sections.
+import { writeAgentMemoryPlot, type AgentMemoryFigures } from './agent-memory.bench.js';
 import { writeApiWritesPlot, type ApiWritesFigures } from './api-writes.bench.js';
 import { writeFailoverPlot, type FailoverFigures } from './failover.bench.js';
 import { writeProgrammingPlot, type ProgrammingFigures } from './programming.bench.js';
-import { renderApiWritesSection, renderFailoverSection, renderProgrammingSection } from './report.js';
+import { renderAgentMemorySection, renderApiWritesSection, renderFailoverSection, renderProgrammingSection } from './report.js';
 import type { BenchResult } from './summary.js';
 
 export interface Bench {
@@ -22,6 +23,7 @@ export const BENCHES: Record<string, Bench> = {
   'failover-drain': { argv: ['test/bench/failover.bench.ts', '--kind', 'drain', '--repeat', '20'], result: 'failover-drain.json', render: (r) => renderFailoverSection(r as BenchResult<FailoverFigures>), plot: (r) => writeFailoverPlot((r as BenchResult<FailoverFigures>).figures) },
   programming: { argv: ['test/bench/programming.bench.ts'], result: 'programming.json', render: (r) => renderProgrammingSection(r as BenchResult<ProgrammingFigures>), plot: (r) => writeProgrammingPlot((r as BenchResult<ProgrammingFigures>).figures) },
   'api-writes': { argv: ['test/bench/api-writes.bench.ts'], result: 'api-writes.json', render: (r) => renderApiWritesSection(r as BenchResult<ApiWritesFigures>), plot: (r) => writeApiWritesPlot((r as BenchResult<ApiWritesFigures>).figures) },
+  'agent-memory': { argv: ['test/bench/agent-memory.bench.ts'], result: 'agent-memory.json', render: (r) => renderAgentMemorySection(r as BenchResult<AgentMemoryFigures>), plot: (r) => writeAgentMemoryPlot((r as BenchResult<AgentMemoryFigures>).figures) },
   'dataplane-sync': { argv: ['test/bench/dataplane-sync.bench.ts', '--mappings', '1000', '--naive', '200', '--trials', '5'] },
   'keepalived-cpu': { argv: ['test/bench/keepalived-cpu.bench.ts', '--instances', '255', '--advert-ms', '100', '--seconds', '20'] },
 };
