@@ -4,13 +4,14 @@
 // did (the victim's scrape failing, the transition counted on the new owner, a fence, ownership
 // summing to the addresses in use), and `kubectl get mappings`, `smartnat status --json` and the
 // agents' /metrics must name the same owners; the move is one OwnerChanged Event per transition.
-// Mapping Ready follows the EndpointSlice. A PNG of the
-// ownership series is drawn from Prometheus range data (UPDATE_DOCS_IMG=1 copies it to docs/img/).
+// Mapping Ready follows the EndpointSlice; a real iptables-restore failure shows on its panel. A PNG
+// of the ownership series is drawn from Prometheus range data (UPDATE_DOCS_IMG=1: docs/img/).
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ExecaCommandRunner } from '../../src/dataplane/command-runner.js';
 import { addressesInUse } from '../../src/lab/drill-descriptor.js';
 import { uniqueLabName } from '../../src/lab/topology.js';
 import type { PlotInput, XySeries } from '../support/plot.js';
@@ -260,6 +261,38 @@ describe('status tells the truth after the drill', () => {
     }, 20_000);
     expect(up).toEqual({ column: 'True', condition: 'True', reason: 'Ready' });
   }, 90_000);
+});
+
+describe('a data-plane apply failure reaches the dashboard', () => {
+  test('a foreign rule holding a chain the agent must delete makes iptables-restore fail: the apply-failures panel shows tool="iptables" on that agent, and the agent recovers once the rule goes', async () => {
+    const agent = lab!.descriptor.agents[1]!;
+    const inNs = new ExecaCommandRunner(agent.netns);
+    const inUse = addressesInUse(lab!.descriptor);
+    const spare = lab!.descriptor.pools[0]!.addresses.find((a) => !inUse.includes(a))!;
+    const mapping = { apiVersion: 'smartnat.aureacentral.com/v1alpha1', kind: 'Mapping', metadata: { name: 'obs-extra', namespace: 'demo' }, spec: { addresses: [spare], allowedSources: ['198.18.1.0/24'], serviceName: 'echo', ports: [{ port: 8080, protocol: 'tcp' }] } };
+    const panel = targets.find((t) => t.panel === 'Data-plane apply failures');
+    expect(panel).toBeDefined();
+    const natRules = async (): Promise<string> => (await inNs.run('iptables-save', ['-t', 'nat'])).stdout;
+    const FOREIGN = 'OBS-FOREIGN';
+    await host.run(kubectl, ['--kubeconfig', lab!.descriptor.kubeconfig, 'apply', '-f', '-'], { input: JSON.stringify(mapping), timeoutMs: 30_000 });
+    try {
+      const chain = await waitFor('the Mapping programmed on the agent', async () => /-m comment --comment "demo\/obs-extra [^"]*" -j (SMARTNAT-S-\w+)/.exec(await natRules())?.[1], 20_000);
+      await inNs.run('iptables', ['-w', '5', '-t', 'nat', '-N', FOREIGN]);
+      await inNs.run('iptables', ['-w', '5', '-t', 'nat', '-A', FOREIGN, '-j', chain]);
+      await kube(['-n', 'demo', 'delete', 'mapping', 'obs-extra']);
+      const failing = await waitFor('the panel to show the failure', async () => {
+        const r = await prom!.query(`max_over_time((${substitute(panel!.expr)})[20s:1s])`);
+        return r.find((x) => x.metric['instance'] === instanceOf(agent.name) && x.metric['tool'] === 'iptables' && x.value > 0);
+      }, 30_000);
+      expect(failing.metric['tool']).toBe('iptables');
+    } finally {
+      await inNs.run('iptables', ['-w', '5', '-t', 'nat', '-F', FOREIGN], { okExitCodes: [0, 1] });
+      await inNs.run('iptables', ['-w', '5', '-t', 'nat', '-X', FOREIGN], { okExitCodes: [0, 1] });
+      await kube(['-n', 'demo', 'delete', 'mapping', 'obs-extra', '--ignore-not-found']);
+    }
+    // The retry after the foreign rule is gone deletes the Mapping's chains.
+    await waitFor('the Mapping\'s chains gone from the agent', async () => (/demo\/obs-extra/.test(await natRules()) ? undefined : true), 20_000);
+  }, 120_000);
 });
 
 describe('a picture from the real series', () => {
