@@ -7,11 +7,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DrillReport } from '../../src/lab/drill.js';
+import { planEndpoint } from './agent-memory.bench.js';
 import { planBenchAddresses } from './api-writes.bench.js';
 import { computeFailoverFigures } from './failover.bench.js';
 import { planBackgroundMapping } from './programming.bench.js';
 import { computeRates, parseCounter } from './prom-text.js';
-import { renderApiWritesSection, renderFailoverSection, renderProgrammingSection, replaceSection } from './report.js';
+import { renderAgentMemorySection, renderApiWritesSection, renderFailoverSection, renderProgrammingSection, replaceSection } from './report.js';
 import { computePercentile, computeSpread, type BenchEnvironment } from './summary.js';
 import { BENCHES } from './run-config.js';
 import { writePlotPng } from '../support/plot.js';
@@ -72,6 +73,13 @@ describe('benchmark code (smoke)', () => {
       figures: { agents: 3, sizes: [{ addresses: 10, windowSeconds: 60, writesPerSecond: 12, writesByVerbResource: { 'PUT leases': 12 }, readsPerSecond: 1, agentRssMiB: { a1: 80 }, keepalivedRssMiB: { a1: 5 } }] },
     });
     expect(writes).toContain('| ... PUT leases | 12.00 |');
+    const memory = renderAgentMemorySection({
+      schemaVersion: 1, bench: 'agent-memory', command: 'npm run bench -- agent-memory', env: ENV, plots: [],
+      figures: { mappings: 1000, endpointsPerMapping: 10, windowSeconds: 60, programmedAfterSeconds: null, dnatRulesSeen: { a1: 9000 }, agents: [{ name: 'a1', rssStartMiB: 200, rssEndMiB: 210, cpuPercentOfOneCore: 12.5, eventLoopLagSeconds: 0.02 }] },
+    });
+    expect(memory).toContain('Target < 150 MB RSS: **missed** (largest 210 MiB = 220 MB)');
+    expect(planEndpoint(0, 0, 10)).toBe('198.51.100.30');
+    expect(planEndpoint(19, 9, 10)).toBe('198.51.100.229');
     expect(Object.keys(BENCHES)).toEqual(expect.arrayContaining(['failover-kill', 'failover-drain', 'programming', 'api-writes']));
     const dir = await mkdtemp(join(tmpdir(), 'sn-bench-'));
     try {
