@@ -69,6 +69,8 @@ export interface AgentOptions {
   readonly livenessWindowMs?: number;
   /** Leader election and duties; the agent starts and stops the elector with itself. */
   readonly leader?: { readonly elector: LeaderElectorPort; readonly duties: LeaderDutiesHook };
+  /** ARP duplicate-address probe run about 1 s after this agent starts announcing an address. */
+  readonly arpProbe?: (iface: string, address: string) => Promise<'free' | 'duplicate'>;
   /** Reads the agent's links for its health (published on its lease); absent = always healthy. */
   readonly links?: () => Promise<readonly LinkSample[]>;
   readonly health?: HealthSettings;
@@ -129,6 +131,8 @@ export class Agent {
   /** Our own lease API calls are failing or not completing: judge nobody (ADR 0005). */
   private apiImpaired = false;
   private healthState: HealthState;
+  /** Addresses this agent announces as holder (for the one-off duplicate-address probe). */
+  private readonly announced = new Set<string>();
 
   constructor(private readonly o: AgentOptions) {
     this.healthState = initialHealth(o.clock.now());
@@ -505,13 +509,45 @@ export class Agent {
     const instances = planKeepalivedInstances({ me: this.o.local.facts, addressLeases, peerLeases, pools: this.parsed?.pools ?? [] });
     this.lastInstances = instances;
     const tracks = { held, announceable: this.announceable(held), releasing: this.releasingNow(), degraded: this.renewer?.degraded ?? true };
-    for (const i of instances) await k.port.writeTrack(i.address, decideTrack(i.address, tracks));
+    const announcing = new Set<string>();
+    for (const i of instances) {
+      const track = decideTrack(i.address, tracks);
+      await k.port.writeTrack(i.address, track);
+      if (track.eligible && track.role === 'holder') announcing.add(i.address);
+    }
+    this.probeNewlyAnnounced(instances, announcing);
     const key = JSON.stringify(instances);
     if (key !== this.keepalivedKey) {
       await k.port.applyConfig(k.render({ agent: this.o.name, stateDir: k.stateDir, instances }), instances.map((i) => i.address));
       this.keepalivedKey = key;
     }
     await k.port.writeAgentAlive(true);
+  }
+
+  /**
+   * A new owner checks that no other host answers for the address (DESIGN.md 3.3): once, about a
+   * second after it starts announcing it (VRRP master-down has passed), without blocking the sync.
+   */
+  private probeNewlyAnnounced(instances: readonly KeepalivedInstanceInput[], announcing: ReadonlySet<string>): void {
+    for (const a of [...this.announced]) if (!announcing.has(a)) this.announced.delete(a);
+    const probe = this.o.arpProbe;
+    for (const i of instances) {
+      if (!announcing.has(i.address) || this.announced.has(i.address)) continue;
+      this.announced.add(i.address);
+      if (probe === undefined) continue;
+      const timer = setTimeout(() => {
+        if (this.stopping || !this.announced.has(i.address)) return;
+        probe(i.interface, i.address).then(
+          (result) => {
+            if (result !== 'duplicate') return;
+            this.o.metrics.duplicateAddresses.inc();
+            this.o.log.error({ component: 'agent', address: i.address, reason: 'DuplicateAddress', interface: i.interface }, 'another host answers ARP for an address this agent owns');
+          },
+          (err: unknown) => this.o.log.warn({ component: 'agent', address: i.address, err }, 'duplicate-address probe failed'),
+        );
+      }, 1000);
+      timer.unref();
+    }
   }
 
   /** API unreachable at start: carry what the state file says we held, at the degraded priority. */

@@ -11,6 +11,7 @@ export interface AgentMetrics {
   readonly syncDuration: Histogram<'phase'>;
   readonly dataplaneApplyFailures: Counter<'tool'>;
   readonly eventLoopLag: Gauge;
+  readonly duplicateAddresses: Counter;
   /** Stops the event-loop delay sampler. */
   close(): void;
 }
@@ -41,6 +42,7 @@ export function createAgentMetrics(registry: Registry): AgentMetrics {
     }),
     dataplaneApplyFailures: new Counter({ name: 'smartnat_dataplane_apply_failures_total', help: 'Failed data-plane applies, by tool', labelNames: ['tool'], registers }),
     eventLoopLag,
+    duplicateAddresses: new Counter({ name: 'smartnat_duplicate_address_total', help: 'ARP probes after becoming the owner that found another host answering for the address', registers }),
     close: () => delay.disable(),
   };
 }

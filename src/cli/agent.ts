@@ -27,6 +27,7 @@ import { KubeLeaseStore } from '../cluster/lease-store.js';
 import { KubeStatusWriter } from '../cluster/status-writer.js';
 import { DataPlaneApplier } from '../dataplane/apply.js';
 import { ExecaCommandRunner } from '../dataplane/command-runner.js';
+import { probeDuplicateAddress } from '../dataplane/arp-probe.js';
 import { ExecaDaemonLauncher } from '../dataplane/daemon.js';
 import { compileKeepalivedTemplate, renderKeepalivedConfig } from '../keepalived/render.js';
 import { KeepalivedSupervisor } from '../keepalived/supervisor.js';
@@ -182,6 +183,7 @@ export async function runAgent(flags: AgentFlags, io: CliIo, signals: SignalSour
     stateFile: join(stateDir, 'ownership.json'),
     handoffGraceMs: config.handoffGraceMs,
     links: async () => probeLinks(runner, discovered.interfaces),
+    arpProbe: async (iface, address) => probeDuplicateAddress(runner, iface, address),
     leader: { elector, duties: leaderDutiesHook(duties, { objects: () => cluster.objects(), view: (): LeaseView => created.view, me: config.name, settings: config.settings, clock }) },
   });
   ref.agent = created;

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { drainAgent } from '../cli/drain.js';
 import { loadKubeConfig } from '../cluster/kubeconfig.js';
 import { KubeLeaseStore } from '../cluster/lease-store.js';
 import { ExecaCommandRunner } from '../dataplane/command-runner.js';
@@ -24,11 +25,13 @@ const log = (line: string): void => {
 let lab: LabDescriptor | undefined;
 const reports = new Map<DrillKind, DrillReport>();
 let initialEcho: readonly string[] = [];
+let metricsUrls = new Map<string, string>();
 
 beforeAll(async () => {
   const binDir = process.env['SMARTNAT_TESTENV_BIN'];
   const up = await labUp({ name: NAME, log, ...(binDir ? { binDir } : {}) });
   lab = parseLabDescriptor(JSON.parse(JSON.stringify(up.descriptor)) as unknown);
+  metricsUrls = new Map(up.descriptor.agents.map((a) => [a.name, a.metrics]));
   if (lab.agents.some((a) => a.pid === 0)) throw new Error(`lab ${NAME} came up without running agents: ${up.warnings.join('; ')}`);
   await waitSettled(lab);
 }, 600_000);
@@ -198,4 +201,36 @@ describe(`drills in lab ${NAME}`, () => {
     expect({ answered: deniedAnswered(lines), all: lines }).toEqual({ answered: [], all: lines });
     expect(allowedUnanswered(lines)).toEqual(allowedUnanswered(initialEcho));
   }, 120_000);
+
+  it('a new owner reports a duplicate address: another host on the segment answering ARP for it (smartnat_duplicate_address_total)', async () => {
+    const d = lab!;
+    await waitSettled(d);
+    const address = addressesInUse(d).find((a) => a.startsWith('203.0.113.'))!;
+    const store = new KubeLeaseStore(loadKubeConfig(d.kubeconfig, {}), d.leaseNamespace);
+    const before = (await store.get(addressLeaseName(address)))!.holder;
+    const rogue = `${d.name}-r1`; // the uplink-1 router: it will answer ARP for the address too
+    const counter = async (agent: string): Promise<number> => {
+      const text = await (await fetch(metricsUrls.get(agent)!)).text();
+      const line = text.split('\n').find((l) => l.startsWith('smartnat_duplicate_address_total '));
+      return line === undefined ? 0 : Number(line.split(' ')[1]);
+    };
+    await host.run('ip', ['-n', rogue, 'addr', 'add', `${address}/32`, 'dev', 'up0']);
+    try {
+      // A planned move (the drill's probe cannot run: r1 now takes the address's traffic itself).
+      await drainAgent(store, before, true);
+      let after = before;
+      const moveBy = performance.now() + 20_000;
+      while (after === before && performance.now() < moveBy) {
+        await new Promise((r) => setTimeout(r, 200));
+        after = (await store.get(addressLeaseName(address)))?.holder ?? before;
+      }
+      expect(after).not.toBe(before);
+      const deadline = performance.now() + 10_000;
+      while ((await counter(after)) < 1 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+      expect(await counter(after)).toBeGreaterThanOrEqual(1);
+    } finally {
+      await host.run('ip', ['-n', rogue, 'addr', 'del', `${address}/32`, 'dev', 'up0'], { okExitCodes: [0, 2] });
+      await drainAgent(store, before, false);
+    }
+  }, 300_000);
 });
