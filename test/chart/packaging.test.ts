@@ -91,7 +91,7 @@ describe('one package list', () => {
   });
 
   // Every program the agent and the watchdog execute (src/dataplane, src/keepalived, host checks).
-  const COMMANDS = ['ip', 'ipset', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'conntrack', 'keepalived', 'sysctl', 'mkfifo', 'setpriv'];
+  const COMMANDS = ['ip', 'ipset', 'iptables-legacy-restore', 'iptables-legacy-save', 'iptables-nft-restore', 'iptables-nft-save', 'conntrack', 'keepalived', 'sysctl', 'mkfifo', 'setpriv', 'arping'];
 
   test.each(COMMANDS)('%s comes from a runtime-listed or Essential package', async (command) => {
     const path = (await execa('bash', ['-c', `readlink -f "$(command -v ${command})"`])).stdout.trim();
