@@ -148,6 +148,11 @@ describe('the metrics tell what the drill did', () => {
     expect(fenced[0]?.value ?? 0).toBeGreaterThanOrEqual(1);
   });
 
+  test('no agent found a duplicate of an address on the wire (the dead host had its links down)', async () => {
+    const dup = await prom!.query('smartnat_duplicate_address_total');
+    expect(dup.map((s) => [agentOf(s.metric['instance'] ?? ''), s.value]).sort()).toEqual(lab!.agents.map((a) => [a.name, 0]).sort());
+  });
+
   test('owned addresses per agent sum to the addresses in use, one agent each', async () => {
     const inUse = addressesInUse(lab!.descriptor).length;
     const owned = await waitFor('ownership to settle in Prometheus', async () => {
