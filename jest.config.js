@@ -14,11 +14,14 @@ export default {
     {
       ...common,
       displayName: 'integration',
+      testTimeout: 60_000,
       testMatch: ['<rootDir>/src/**/*.itest.ts', '<rootDir>/test/**/*.itest.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
     },
-    { ...common, displayName: 'netns', testMatch: ['<rootDir>/src/**/*.netns.ts', '<rootDir>/test/**/*.netns.ts'] },
-    { ...common, displayName: 'lab', testMatch: ['<rootDir>/src/**/*.lab.ts', '<rootDir>/test/**/*.lab.ts'] },
+    // Real kernels, processes and traffic on a 2-core machine: a test's own deadlines (derived from
+    // lease settings) decide; jest's 5 s default would only add load-dependent failures.
+    { ...common, displayName: 'netns', testTimeout: 120_000, testMatch: ['<rootDir>/src/**/*.netns.ts', '<rootDir>/test/**/*.netns.ts'] },
+    { ...common, displayName: 'lab', testTimeout: 300_000, testMatch: ['<rootDir>/src/**/*.lab.ts', '<rootDir>/test/**/*.lab.ts'] },
   ],
 };

@@ -247,7 +247,7 @@ describe('two uplinks', () => {
   });
 
   it('the reset of a reject on uplink 2 also leaves by uplink 2 (mark restored in mangle OUTPUT)', async () => {
-    const c2 = (timeoutMs = 800): Promise<ProbeOutcome> => probeOnce(topo, 'c2', { proto: 'tcp', host: VIP_B, port: 83, source: CLIENT_B, timeoutMs });
+    const c2 = (timeoutMs = 2000): Promise<ProbeOutcome> => probeOnce(topo, 'c2', { proto: 'tcp', host: VIP_B, port: 83, source: CLIENT_B, timeoutMs });
     expect(await c2()).toMatchObject({ result: 'refused', error: 'ECONNREFUSED' });
     await a1.run('ip', ['rule', 'del', 'pref', '7802']);
     const lost = await c2();
