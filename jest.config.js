@@ -8,20 +8,21 @@ const common = {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } }] },
 };
+const slowTimeout = '<rootDir>/test/support/slow-layer-timeout.ts';
+
 export default {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'] },
     {
       ...common,
       displayName: 'integration',
-      testTimeout: 60_000,
+      setupFilesAfterEnv: [slowTimeout],
       testMatch: ['<rootDir>/src/**/*.itest.ts', '<rootDir>/test/**/*.itest.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
     },
-    // Real kernels, processes and traffic on a 2-core machine: a test's own deadlines (derived from
-    // lease settings) decide; jest's 5 s default would only add load-dependent failures.
-    { ...common, displayName: 'netns', testTimeout: 120_000, testMatch: ['<rootDir>/src/**/*.netns.ts', '<rootDir>/test/**/*.netns.ts'] },
-    { ...common, displayName: 'lab', testTimeout: 300_000, testMatch: ['<rootDir>/src/**/*.lab.ts', '<rootDir>/test/**/*.lab.ts'] },
+    // The slow layers get a realistic default timeout (test/support/slow-layer-timeout.ts).
+    { ...common, displayName: 'netns', setupFilesAfterEnv: [slowTimeout], testMatch: ['<rootDir>/src/**/*.netns.ts', '<rootDir>/test/**/*.netns.ts'] },
+    { ...common, displayName: 'lab', setupFilesAfterEnv: [slowTimeout], testMatch: ['<rootDir>/src/**/*.lab.ts', '<rootDir>/test/**/*.lab.ts'] },
   ],
 };
