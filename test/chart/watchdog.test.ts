@@ -41,7 +41,11 @@ describe('smartnat keepalived-watchdog (real process, real HTTP heartbeat)', () 
     const alive = join(dir, 'track', 'agent.alive');
     writeFileSync(alive, '0\n');
 
-    child = execa(join(ROOT, 'node_modules/.bin/tsx'), [
+    // One process (node with tsx's loader), not the tsx wrapper: killing the wrapper would leave
+    // its node child running after a failed test.
+    child = execa(process.execPath, [
+      '--import',
+      'tsx',
       join(ROOT, 'src/main.ts'),
       'keepalived-watchdog',
       `--state-dir=${dir}`,
@@ -49,7 +53,7 @@ describe('smartnat keepalived-watchdog (real process, real HTTP heartbeat)', () 
       '--stale-after=800ms',
       '--interval=100ms',
       '--no-keepalived',
-    ], { reject: false, all: true });
+    ], { reject: false, all: true, cwd: ROOT });
     let log = '';
     child.all?.on('data', (chunk: Buffer) => (log += chunk.toString()));
     await waitFor(() => log.includes('keepalived watchdog started'), { timeoutMs: 30_000, what: 'the watchdog to start' });
