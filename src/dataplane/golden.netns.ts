@@ -18,6 +18,7 @@ import { readIptables, readRouting } from './readback.js';
 import { ourChains } from './render-dump.js';
 import { goldenSnapshots } from './testing/fixtures.js';
 import { runRender } from '../cli/render.js';
+import { createAgentNamespace } from '../agent/testing/agent-netns.js';
 
 const host = new ExecaCommandRunner();
 const ns = `sn3-gold-${randomBytes(3).toString('hex')}`;
@@ -25,22 +26,13 @@ const inNs = new ExecaCommandRunner(ns);
 const snaps = goldenSnapshots();
 const names = readdirSync(goldenPath('dataplane')).filter((f) => f.endsWith('.iptables')).map((f) => f.replace(/\.iptables$/, ''));
 
-async function ip(...args: string[]): Promise<void> {
-  await host.run('ip', args);
-}
 
 async function clean(): Promise<void> {
   await cleanupDataPlane({ runner: inNs, settings: DEFAULT_SETTINGS });
 }
 
 beforeAll(async () => {
-  await ip('netns', 'add', ns);
-  for (const [dev, addr] of [['ext0', '203.0.113.2/24'], ['ext1', '192.0.2.2/24'], ['int0', '198.51.100.2/24']] as const) {
-    await ip('-n', ns, 'link', 'add', dev, 'type', 'veth', 'peer', 'name', `${dev}p`);
-    await ip('-n', ns, 'link', 'set', dev, 'up');
-    await ip('-n', ns, 'link', 'set', `${dev}p`, 'up');
-    await ip('-n', ns, 'addr', 'add', addr, 'dev', dev);
-  }
+  await createAgentNamespace(ns, { secondUplink: true });
 });
 
 afterAll(async () => {

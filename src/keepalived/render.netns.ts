@@ -6,23 +6,15 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ExecaCommandRunner } from '../dataplane/command-runner.js';
 import { goldenPath } from '../../test/support/golden.js';
+import { createAgentNamespace } from '../agent/testing/agent-netns.js';
 
 const host = new ExecaCommandRunner();
 const ns = `snkt-${randomBytes(3).toString('hex')}`;
 const inNs = new ExecaCommandRunner(ns);
 
-async function ip(...args: string[]): Promise<void> {
-  await host.run('ip', args);
-}
 
 beforeAll(async () => {
-  await ip('netns', 'add', ns);
-  for (const [dev, addr] of [['ext0', '203.0.113.2/24'], ['ext1', '192.0.2.2/24']] as const) {
-    await ip('-n', ns, 'link', 'add', dev, 'type', 'veth', 'peer', 'name', `${dev}p`);
-    await ip('-n', ns, 'link', 'set', dev, 'up');
-    await ip('-n', ns, 'link', 'set', `${dev}p`, 'up');
-    await ip('-n', ns, 'addr', 'add', addr, 'dev', dev);
-  }
+  await createAgentNamespace(ns, { secondUplink: true });
 });
 
 afterAll(async () => {

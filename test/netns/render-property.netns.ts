@@ -19,6 +19,7 @@ import { agent, mapping, ok, pool, service, slice, snapshot } from '../../src/da
 import { DEFAULT_SETTINGS } from '../../src/model/settings.js';
 import { planDataPlane } from '../../src/plan/plan-dataplane.js';
 import { compileKeepalivedTemplate, renderKeepalivedConfig } from '../../src/keepalived/render.js';
+import { createAgentNamespace } from '../../src/agent/testing/agent-netns.js';
 
 jest.setTimeout(240_000);
 
@@ -126,13 +127,7 @@ function dnatTargets(verdicts: Verdict[]): string[] {
 }
 
 beforeAll(async () => {
-  await host.run('ip', ['netns', 'add', ns]);
-  for (const [dev, addr] of [['ext0', '203.0.113.2/24'], ['ext1', '192.0.2.2/24'], ['int0', '198.51.100.2/24']] as const) {
-    await host.run('ip', ['-n', ns, 'link', 'add', dev, 'type', 'veth', 'peer', 'name', `${dev}p`]);
-    await host.run('ip', ['-n', ns, 'link', 'set', dev, 'up']);
-    await host.run('ip', ['-n', ns, 'link', 'set', `${dev}p`, 'up']);
-    await host.run('ip', ['-n', ns, 'addr', 'add', addr, 'dev', dev]);
-  }
+  await createAgentNamespace(ns, { secondUplink: true });
 });
 
 afterAll(async () => {

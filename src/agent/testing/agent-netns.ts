@@ -1,6 +1,6 @@
 // Test support: a network namespace shaped like one agent host (veth uplink ext0 203.0.113.2/24
-// with a default route via 203.0.113.1, internal int0 198.51.100.2/24), for running a real
-// `smartnat agent --netns`. Deleting the namespace removes everything in it. Tests only.
+// with a default route via 203.0.113.1, internal int0 198.51.100.2/24, optionally ext1 192.0.2.2/24),
+// for running a real `smartnat agent --netns` and for the renderers' real-tool checks. Deleting the namespace removes everything in it. Tests only.
 import { execa } from 'execa';
 
 export const AGENT_HOST_SETUP = [
@@ -16,9 +16,18 @@ export const AGENT_HOST_SETUP = [
   'link set int0 up',
 ] as const;
 
-export async function createAgentNamespace(name: string): Promise<void> {
+/** A second uplink, ext1 192.0.2.2/24 (no default route through it), for two-uplink tests. */
+export const SECOND_UPLINK_SETUP = [
+  'link add ext1 type veth peer name ext1-peer',
+  'addr add 192.0.2.2/24 dev ext1',
+  'link set ext1-peer up',
+  'link set ext1 up',
+] as const;
+
+export async function createAgentNamespace(name: string, options: { secondUplink?: boolean } = {}): Promise<void> {
   await execa('ip', ['netns', 'add', name]);
-  for (const cmd of AGENT_HOST_SETUP) await execa('ip', ['-n', name, ...cmd.split(' ')]);
+  const setup = options.secondUplink ? [...AGENT_HOST_SETUP, ...SECOND_UPLINK_SETUP] : AGENT_HOST_SETUP;
+  for (const cmd of setup) await execa('ip', ['-n', name, ...cmd.split(' ')]);
 }
 
 export async function deleteAgentNamespace(name: string): Promise<void> {
