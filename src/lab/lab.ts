@@ -394,17 +394,20 @@ async function problemsOf(rec: LabRecord, runner: CommandRunner, root: string): 
   return problems;
 }
 
-/**
- * Brings a lab up, or leaves a healthy one alone, or tears a broken one down and rebuilds it.
- */
-export async function labUp(o: UpOptions = {}): Promise<UpResult> {
+/** The checked name, directory, runner and log every lab verb starts from (root required). */
+function resolveLab(o: LabOptions): { name: string; root: string; dir: string; runner: CommandRunner; log: (line: string) => void } {
   requireRoot();
   const name = o.name ?? DEFAULT_LAB_NAME;
   checkName(name);
   const root = o.root ?? DEFAULT_LAB_ROOT;
-  const dir = join(root, name);
-  const runner = o.runner ?? new ExecaCommandRunner();
-  const log = o.log ?? (() => undefined);
+  return { name, root, dir: join(root, name), runner: o.runner ?? new ExecaCommandRunner(), log: o.log ?? (() => undefined) };
+}
+
+/**
+ * Brings a lab up, or leaves a healthy one alone, or tears a broken one down and rebuilds it.
+ */
+export async function labUp(o: UpOptions = {}): Promise<UpResult> {
+  const { name, root, dir, runner, log } = resolveLab(o);
   let action: UpResult['action'] = 'created';
   let problems: string[] = [];
   const existing = await readRecord(dir);
@@ -585,12 +588,7 @@ async function waitHealthy(a: AgentRecord, timeoutMs = 60_000): Promise<void> {
 
 /** Stops everything the lab started, deletes its namespaces and links, removes its directory. */
 export async function labDown(o: LabOptions = {}): Promise<DownReport> {
-  requireRoot();
-  const name = o.name ?? DEFAULT_LAB_NAME;
-  checkName(name);
-  const root = o.root ?? DEFAULT_LAB_ROOT;
-  const dir = join(root, name);
-  const runner = o.runner ?? new ExecaCommandRunner();
+  const { name, dir, runner } = resolveLab(o);
   const rec = await readRecord(dir);
   const stopped: number[] = [];
   const stop = async (p: BackgroundProcess | undefined, graceMs = 5000): Promise<void> => {
@@ -691,13 +689,9 @@ export function nextSteps(d: LabDescriptor, mainCommand = 'smartnat', kubectlPat
  * The drills' restore step; a lab missing more than that (namespaces, etcd, proxies) needs `up`.
  */
 export async function reviveLab(o: LabOptions & { binDir?: string } = {}): Promise<LabDescriptor> {
-  requireRoot();
-  const name = o.name ?? DEFAULT_LAB_NAME;
-  checkName(name);
-  const rec = await readRecord(join(o.root ?? DEFAULT_LAB_ROOT, name));
+  const { name, dir, runner, log } = resolveLab(o);
+  const rec = await readRecord(dir);
   if (!rec?.controlPlane) throw new LabError(`no lab ${name} (run \`smartnat lab up --name ${name}\`)`);
-  const runner = o.runner ?? new ExecaCommandRunner();
-  const log = o.log ?? (() => undefined);
   const cp = rec.controlPlane;
   if (!(await isRunning(cp.apiServer))) {
     const binDir = await ensureBinaries(runner, findRepoRoot(), o.binDir, log);
