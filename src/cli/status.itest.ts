@@ -8,8 +8,9 @@ import { KubeLeaseStore } from '../cluster/lease-store.js';
 import { ANNOTATION_DRAIN, ANNOTATION_FENCED_BY, ANNOTATION_POOL, ANNOTATION_VRID, LABEL_ROLE, addressLeaseName, agentLeaseName, type LeaseRecord } from '../plan/lease-names.js';
 import { GROUP, VERSION } from '../api/types.js';
 
-const VIP_1 = '203.0.113.10';
-const VIP_2 = '203.0.113.11';
+// Addresses no other integration test uses: status lists Mappings from every namespace of the shared API server.
+const VIP_1 = '198.18.77.10';
+const VIP_2 = '198.18.77.11';
 
 function lease(name: string, holder: string, role: 'agent' | 'address', annotations: Record<string, string> = {}): LeaseRecord {
   const now = new Date();
