@@ -149,6 +149,16 @@ export function readInteger(errs: FieldErrors, value: unknown, path: string, rul
   return errs.count === before ? value : undefined;
 }
 
+/** A boolean; undefined when absent or refused. */
+export function readBoolean(errs: FieldErrors, value: unknown, path: string): boolean | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') {
+    errs.typeInvalid(path, value, 'boolean');
+    return undefined;
+  }
+  return value;
+}
+
 export interface ListRules {
   readonly minItems?: number;
   readonly maxItems?: number;

@@ -11,6 +11,7 @@ import {
   field,
   FieldErrors,
   item,
+  readBoolean,
   readInteger,
   readList,
   readObject,
@@ -29,9 +30,11 @@ import {
   type Cidr,
   type LabelRequirement,
   type Mapping,
+  type MappingEgress,
   type MappingPort,
   type MappingSpec,
   type ParseResult,
+  type PoolEgress,
   type Protocol,
   type VrrpSettings,
 } from './types.js';
@@ -157,6 +160,30 @@ function readPorts(errs: FieldErrors, spec: Raw, path: string): MappingPort[] {
   return ports;
 }
 
+/**
+ * spec.egress: {enabled, address?}. Enabled: the address is spec.egress.address, which must be one
+ * of spec.addresses (the schema's CEL rule on spec), else the numerically lowest of them.
+ * Disabled or absent: undefined (nothing to program).
+ */
+function readEgress(errs: FieldErrors, spec: Raw, path: string, addresses: readonly string[]): MappingEgress | undefined {
+  const egress = readObject(errs, field(spec, 'egress'), path);
+  if (egress === undefined) return undefined;
+  const enabled = readBoolean(errs, field(egress, 'enabled'), child(path, 'enabled'));
+  const addressPath = child(path, 'address');
+  const written = readString(errs, field(egress, 'address'), addressPath, { maxLength: 45 });
+  if (written !== undefined) {
+    const value = parseIpv4(written);
+    if (value === undefined || !isGlobalUnicast(value)) errs.invalid(addressPath, written, 'must be a unicast IPv4 address in dotted-quad form');
+    else if (!addresses.includes(written)) {
+      errs.invalid(addressPath, written, 'must be one of spec.addresses');
+    }
+  }
+  if (enabled !== true) return undefined;
+  if (written !== undefined) return { address: written };
+  const lowest = [...addresses].sort((a, b) => (parseIpv4(a) ?? 0) - (parseIpv4(b) ?? 0))[0];
+  return lowest === undefined ? undefined : { address: lowest };
+}
+
 function parseMappingSpecInto(errs: FieldErrors, value: unknown, path: string): MappingSpec {
   const spec = readObject(errs, value, path);
   if (spec === undefined) {
@@ -170,12 +197,17 @@ function parseMappingSpecInto(errs: FieldErrors, value: unknown, path: string): 
   });
   if (field(spec, 'serviceName') === undefined) errs.required(child(path, 'serviceName'));
   readString(errs, field(spec, 'mode'), child(path, 'mode'), { enum: ['service'] });
+  const addresses = readAddresses(errs, spec, child(path, 'addresses'));
+  const allowedSources = readSources(errs, spec, child(path, 'allowedSources'));
+  const ports = readPorts(errs, spec, child(path, 'ports'));
+  const egress = readEgress(errs, spec, child(path, 'egress'), addresses);
   return {
-    addresses: readAddresses(errs, spec, child(path, 'addresses')),
-    allowedSources: readSources(errs, spec, child(path, 'allowedSources')),
+    addresses,
+    allowedSources,
     serviceName: serviceName ?? '',
     mode: 'service',
-    ports: readPorts(errs, spec, child(path, 'ports')),
+    ports,
+    ...(egress === undefined ? {} : { egress }),
   };
 }
 
@@ -207,9 +239,9 @@ function isObject(raw: unknown, errs: FieldErrors): raw is Raw {
 
 // ---- AddressPool ----
 
-function readPoolAddresses(errs: FieldErrors, spec: Raw, path: string): AddressRange[] {
-  const list = readList(errs, field(spec, 'addresses'), path, { minItems: 1, maxItems: LIMITS.poolAddressEntries });
-  if (field(spec, 'addresses') === undefined) errs.required(path);
+function readPoolAddresses(errs: FieldErrors, spec: Raw, path: string, key = 'addresses', maxItems: number = LIMITS.poolAddressEntries): AddressRange[] {
+  const list = readList(errs, field(spec, key), path, { minItems: 1, maxItems });
+  if (field(spec, key) === undefined) errs.required(path);
   const ranges = readStrings(errs, list ?? [], path, 64, (text, at) => {
     const range = parsePoolEntry(text);
     if (range === undefined) errs.invalid(at, text, 'must be an IPv4 address, an IPv4 CIDR or a range first-last with first <= last');
@@ -296,12 +328,20 @@ function readVrrp(errs: FieldErrors, value: unknown, path: string): VrrpSettings
   return { vridRange: [first, last], advertIntervalMs: interval ?? VRRP_DEFAULTS.advertIntervalMs };
 }
 
+/** spec.egress: {gateways: [IP | CIDR | range]} (ADR 0009); absent = the pool offers no egress. */
+function readPoolEgress(errs: FieldErrors, spec: Raw, path: string): PoolEgress | undefined {
+  const egress = readObject(errs, field(spec, 'egress'), path);
+  if (egress === undefined) return undefined;
+  return { gateways: readPoolAddresses(errs, egress, child(path, 'gateways'), 'gateways', LIMITS.poolGatewayEntries) };
+}
+
 function parseAddressPoolSpecInto(errs: FieldErrors, value: unknown, path: string): AddressPoolSpec {
   const spec = readObject(errs, value, path);
   if (spec === undefined) {
     if (value === undefined || value === null) errs.required(path);
     return { addresses: [], agentSelector: {}, agentMatchExpressions: [], vrrp: readVrrp(errs, undefined, '') };
   }
+  const egress = readPoolEgress(errs, spec, child(path, 'egress'));
   const iface = readString(errs, field(spec, 'interface'), child(path, 'interface'), {
     minLength: 1,
     maxLength: 15,
@@ -324,6 +364,7 @@ function parseAddressPoolSpecInto(errs: FieldErrors, value: unknown, path: strin
       selector === undefined ? [] : readMatchExpressions(errs, field(selector, 'matchExpressions'), child(selectorPath, 'matchExpressions')),
     ...(nsList === undefined ? {} : { allowedNamespaces: namespaces.sort() }),
     vrrp: readVrrp(errs, field(spec, 'vrrp'), child(path, 'vrrp')),
+    ...(egress === undefined ? {} : { egress }),
   };
 }
 

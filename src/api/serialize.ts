@@ -45,6 +45,7 @@ export function serializeMapping(m: Mapping): { [key: string]: Json } {
       serviceName: m.spec.serviceName,
       mode: m.spec.mode,
       ports: m.spec.ports.map((p) => ({ port: p.port, protocol: p.protocol, servicePort: p.servicePort })),
+      ...(m.spec.egress === undefined ? {} : { egress: { enabled: true, address: m.spec.egress.address } }),
     },
     status: compact({
       invalid: s.invalid,
@@ -89,6 +90,7 @@ export function serializeAddressPool(p: AddressPool): { [key: string]: Json } {
         vridRange: { first: spec.vrrp.vridRange[0], last: spec.vrrp.vridRange[1] },
         advertIntervalMs: spec.vrrp.advertIntervalMs,
       },
+      egress: spec.egress === undefined ? undefined : { gateways: spec.egress.gateways.map((r) => r.text) },
     }),
     status: compact({
       observedGeneration: p.status.observedGeneration,

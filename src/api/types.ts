@@ -18,6 +18,7 @@ export const LIMITS = {
   portsPerMapping: 64,
   sourcesPerMapping: 256,
   poolAddressEntries: 64,
+  poolGatewayEntries: 64,
   allowedNamespaces: 256,
   serviceNameMax: 63,
   matchLabels: 32,
@@ -52,6 +53,16 @@ export interface MappingSpec {
   readonly serviceName: string;
   readonly mode: 'service';
   readonly ports: readonly MappingPort[];
+  /**
+   * Present only when spec.egress.enabled is true: the pods behind the Mapping's Service leave the
+   * cluster with `address` as source (ADR 0009). `address` is spec.egress.address when written,
+   * else the numerically lowest of `addresses`; always one of `addresses`.
+   */
+  readonly egress?: MappingEgress;
+}
+
+export interface MappingEgress {
+  readonly address: Ipv4;
 }
 
 export interface ObjectRef {
@@ -140,6 +151,16 @@ export interface AddressPoolSpec {
   /** Namespaces allowed to use the pool; undefined = all namespaces. */
   readonly allowedNamespaces?: readonly string[];
   readonly vrrp: VrrpSettings;
+  /** spec.egress: companion gateway addresses on the internal segment (ADR 0009); absent = no egress. */
+  readonly egress?: PoolEgress;
+}
+
+/**
+ * The i-th address of the pool (ascending, overlapping entries counted once) has the i-th gateway
+ * address (ascending) as its companion: the internal address that moves with it (egressGatewayOf).
+ */
+export interface PoolEgress {
+  readonly gateways: readonly AddressRange[];
 }
 
 /** One address of a pool in use, as the leader reports it (status.addresses[]). */
