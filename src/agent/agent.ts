@@ -31,7 +31,7 @@ import type { DesiredDataPlane } from '../plan/desired.js';
 import { ANNOTATION_HEALTH, ANNOTATION_POOL, agentLeaseName, parseAddressLeaseName, type LeaseRecord } from '../plan/lease-names.js';
 import type { LeaseSettings } from '../plan/lease-settings.js';
 import { LeaseView } from '../plan/lease-view.js';
-import { initialBudgets, planOwnership, rankCandidates, type OwnershipBudgets, type OwnershipDecision, type OwnershipInput } from '../plan/ownership.js';
+import { initialBudgets, isAgentAlive, planOwnership, rankCandidates, type OwnershipBudgets, type OwnershipDecision, type OwnershipInput } from '../plan/ownership.js';
 import { planDataPlane } from '../plan/plan-dataplane.js';
 import { DEFAULT_HEALTH_SETTINGS, decideHealth, initialHealth, nextHealthChangeAt, type HealthSettings, type HealthState, type LinkSample } from '../plan/agent-health.js';
 import { ANNOTATION_INTERFACES, encodeInterfaces, type LocalFacts } from './facts.js';
@@ -39,7 +39,7 @@ import { decideTrack, planKeepalivedInstances } from './keepalived-plan.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ClusterSource, DataPlanePort, KeepalivedWiring, LeaderDutiesHook, LeaderElectorPort, LeaseFeed } from './ports.js';
 import { computeReports } from './report.js';
-import { parseCluster, snapshotOf, type ParsedCluster } from './snapshot.js';
+import { dataPlaneKey, parseCluster, sameKey, snapshotOf, type ParsedCluster } from './snapshot.js';
 import { readAgentState, writeAgentState, type AgentState } from './state-file.js';
 import { SyncRunner, type SyncOutcome, type SyncRequest } from './sync-runner.js';
 
@@ -52,7 +52,7 @@ export interface AgentOptions {
   readonly dataPlaneSettings: DataPlaneSettings;
   readonly store: LeaseStore;
   readonly cluster: ClusterSource;
-  readonly makeLeaseFeed: (view: LeaseView, changed: () => void) => LeaseFeed;
+  readonly makeLeaseFeed: (view: LeaseView, changed: (what: 'renewal' | 'change') => void) => LeaseFeed;
   readonly applier: DataPlanePort;
   readonly keepalived?: KeepalivedWiring;
   readonly statusWriter?: ConfiguredAddressWriter;
@@ -65,6 +65,8 @@ export interface AgentOptions {
   readonly heartbeatMs?: number;
   /** Full data-plane resync (read back, repair drift). Default 60 s. */
   readonly fullResyncMs?: number;
+  /** The leader's pass runs on every input change and at least this often. Default 30 s. */
+  readonly leaderResyncMs?: number;
   /** /healthz fails when no sync finished for this long. Default 10 x heartbeat. */
   readonly livenessWindowMs?: number;
   /** Leader election and duties; the agent starts and stops the elector with itself. */
@@ -102,6 +104,11 @@ async function bounded<T>(what: string, ms: number, call: Promise<T>): Promise<T
   }
 }
 
+/** One turn of the event loop for timers and I/O (the renewer) between long synchronous phases. */
+async function yieldToTimers(): Promise<void> {
+  await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
 function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   return a.size === b.size && [...a].every((x) => b.has(x));
 }
@@ -115,8 +122,17 @@ export class Agent {
   private viewSettled = false;
   private clusterSettled = false;
   private resourcesVersion = 0;
-  private plannedVersion = -1;
+  private parsedVersion = -1;
+  /** Lease changes other than renewals (LeaseView.observe). */
+  private leaseVersion = 0;
   private parsed: ParsedCluster | undefined;
+  /** What the data plane was last planned from (dataPlaneKey), so a status-only change plans nothing. */
+  private plannedKey: readonly string[] | undefined;
+  private leaderInputKey: string | undefined;
+  private leaderRanAt: number | undefined;
+  private leaderRetry = false;
+  private reportedFrom: { applied: DesiredDataPlane | undefined; mappings: ReadonlyMap<string, Mapping> } | undefined;
+  private reportRetry = false;
   private mappings = new Map<string, Mapping>();
   private appliedOwned = new Set<string>();
   private releasing = new Map<string, number>();
@@ -145,8 +161,12 @@ export class Agent {
       fullResyncMs: o.fullResyncMs ?? 60_000,
       onError: (err: unknown) => o.log.error({ err }, 'sync failed'),
     });
-    this.feed = o.makeLeaseFeed(this.view, () => {
+    this.feed = o.makeLeaseFeed(this.view, (what) => {
       if (!this.view.blind) this.viewSettled = true;
+      // A live peer renewing needs no sync (ADR 0006): its expiry is judged at the wake-up the
+      // ownership plan asks for. Syncing on every renewal cost a sync per 250 ms per agent.
+      if (what === 'renewal') return;
+      this.leaseVersion++;
       this.trigger('leases');
     });
   }
@@ -271,11 +291,14 @@ export class Agent {
     }
     const held = this.held();
     this.o.metrics.ownedAddresses.set(held.size);
+    await yieldToTimers();
     const dp = await this.timed('dataplane', async () => this.dataPlanePhase(held, req.full));
     if (dp.retryAt !== undefined) wake.push(dp.retryAt);
     await this.timed('keepalived', async () => this.keepalivedPhase(held));
     this.kickReport();
-    await this.timed('leader', async () => this.leaderPhase());
+    await yieldToTimers(); // lets the lease renewer's timers run between phases
+    const leaderWake = await this.timed('leader', async () => this.leaderPhase());
+    if (leaderWake !== undefined) wake.push(leaderWake);
     await this.saveState(held);
     const now = this.o.clock.now();
     for (const [address, until] of this.releasing) {
@@ -293,11 +316,13 @@ export class Agent {
     return { me: this.o.name, now, settings: this.o.settings, blind: this.view.blind || this.apiImpaired, agents, poolSelectors };
   }
 
-  private ensureParsed(): void {
-    if (this.parsed === undefined || this.plannedVersion !== this.resourcesVersion) {
+  private ensureParsed(): ParsedCluster {
+    if (this.parsed === undefined || this.parsedVersion !== this.resourcesVersion) {
+      this.parsedVersion = this.resourcesVersion;
       this.parsed = parseCluster(this.o.cluster.objects());
       this.mappings = new Map(this.parsed.mappings.flatMap((m) => (m.ok ? [[refKey(m.mapping), m.mapping] as const] : [])));
     }
+    return this.parsed;
   }
 
   private async ownershipPhase(): Promise<number | undefined> {
@@ -463,14 +488,12 @@ export class Agent {
     if (!this.viewSettled || !this.clusterSettled) return { fullDone: false };
     const owned = new Set([...held, ...this.releasingNow()]);
     try {
-      const resourcesChanged = this.plannedVersion !== this.resourcesVersion;
-      if (this.o.applier.current() === undefined || resourcesChanged || full) {
-        this.ensureParsed();
-        const version = this.resourcesVersion;
-        const parsed = this.parsed as ParsedCluster;
+      const parsed = this.ensureParsed();
+      const key = dataPlaneKey(parsed);
+      if (this.o.applier.current() === undefined || !sameKey(this.plannedKey, key) || full) {
         const plan = planDataPlane(snapshotOf(parsed, this.o.local.facts, owned), this.o.dataPlaneSettings);
         await this.o.applier.sync(plan.desired, { full });
-        this.plannedVersion = version;
+        this.plannedKey = key;
       } else if (!sameSet(owned, this.appliedOwned)) {
         await this.o.applier.setOwned(owned);
       }
@@ -588,6 +611,10 @@ export class Agent {
    * follows it): slow or failing status writes never hold up ownership or the data plane.
    */
   private kickReport(): void {
+    // Only when what it is computed from changed, or a write failed: computing the reports walks
+    // every owned endpoint, too much for every sync at 1,000 Mappings.
+    const from = { applied: this.o.applier.current(), mappings: this.mappings };
+    if (!this.reportRetry && this.reportedFrom !== undefined && this.reportedFrom.applied === from.applied && this.reportedFrom.mappings === from.mappings) return;
     if (this.reporting !== undefined) {
       this.reportAgain = true;
       return;
@@ -608,10 +635,15 @@ export class Agent {
     const writer = this.o.statusWriter;
     const applied = this.o.applier.current();
     if (writer === undefined || applied === undefined || !this.clusterSettled) return;
+    this.reportRetry = false;
+    this.reportedFrom = { applied, mappings: this.mappings };
     const reports = computeReports(applied, this.o.name, this.mappings);
     const keys = new Set([...reports.keys(), ...this.reported.keys()]);
     for (const key of [...keys].sort()) {
-      if (this.stopped) return;
+      if (this.stopped) {
+        this.reportRetry = true;
+        return;
+      }
       const report = reports.get(key);
       const entries = report?.entries ?? {};
       const text = JSON.stringify(entries);
@@ -628,6 +660,7 @@ export class Agent {
         if (report === undefined) this.reported.delete(key);
         else this.reported.set(key, text);
       } catch (err: unknown) {
+        this.reportRetry = true;
         this.o.log.warn({ component: 'report', mapping: key, err }, 'cannot apply configuredAddresses');
       }
     }
@@ -635,15 +668,35 @@ export class Agent {
 
   // (e) leader duties -------------------------------------------------------------------
 
-  /** Only over complete caches: a pass over a partial view would delete leases it does not see. */
-  private async leaderPhase(): Promise<void> {
+  /**
+   * Only over complete caches: a pass over a partial view would delete leases it does not see.
+   * Only when its input changed (cluster objects, leases other than renewals, which agents are
+   * live), after a failure, on becoming leader, and every leaderResyncMs: a pass reads every
+   * Mapping, so running it on each sync starved the loop at 1,000 Mappings (ADR 0006).
+   */
+  private async leaderPhase(): Promise<number | undefined> {
     const leader = this.o.leader;
-    if (leader === undefined || !leader.elector.isLeader || this.view.blind || !this.viewSettled || !this.o.cluster.synced) return;
+    if (leader === undefined || !leader.elector.isLeader) {
+      this.leaderInputKey = undefined;
+      return undefined;
+    }
+    if (this.view.blind || !this.viewSettled || !this.o.cluster.synced) return undefined;
+    const now = this.o.clock.now();
+    const live = this.view.agentViews(now).map((a) => `${a.name}=${isAgentAlive({ me: this.o.name, now, settings: this.o.settings }, a) ? 1 : 0}`).join(',');
+    const key = `${this.resourcesVersion}/${this.leaseVersion}/${live}`;
+    const resyncMs = this.o.leaderResyncMs ?? 30_000;
+    const due = this.leaderRanAt === undefined || now - this.leaderRanAt >= resyncMs;
+    if (key === this.leaderInputKey && !this.leaderRetry && !due) return (this.leaderRanAt ?? now) + resyncMs;
+    this.leaderInputKey = key;
+    this.leaderRanAt = now;
     try {
       await leader.duties.run();
+      this.leaderRetry = false;
+      return now + resyncMs;
     } catch (err: unknown) {
       this.o.log.warn({ component: 'leader', err }, 'leader pass failed');
-      this.trigger('leaderRetry');
+      this.leaderRetry = true;
+      return now + Math.max(250, this.o.settings.retryPeriodMs);
     }
   }
 

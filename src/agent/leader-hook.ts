@@ -12,10 +12,22 @@ import type { LeaderDuties, LeaderDutiesInput } from './leader-duties.js';
 import type { LeaderDutiesHook } from './ports.js';
 import { parseCluster } from './snapshot.js';
 
+const leaderMappings = new WeakMap<object, ReturnType<typeof readLeaderMapping>>();
+
+/** readLeaderMapping once per raw object (the informers hand out the same object until it changes). */
+function leaderMappingOf(raw: unknown): ReturnType<typeof readLeaderMapping> {
+  if (typeof raw !== 'object' || raw === null) return readLeaderMapping(raw);
+  const hit = leaderMappings.get(raw);
+  if (hit !== undefined) return hit;
+  const entry = readLeaderMapping(raw);
+  leaderMappings.set(raw, entry);
+  return entry;
+}
+
 export function leaderInputOf(objects: ClusterObjects, view: LeaseView, o: { me: string; now: number; settings: LeaseSettings }): LeaderDutiesInput {
   const parsed = parseCluster(objects);
   return {
-    mappings: objects.mappings.map(readLeaderMapping),
+    mappings: objects.mappings.map(leaderMappingOf),
     pools: parsed.pools,
     services: parsed.services,
     addressLeases: view.addressViews().flatMap((a) => view.addressLease(a.address) ?? []),

@@ -63,7 +63,13 @@ class WatchedPath {
       return result;
     };
     this.informer = makeInformer(kc, path, listed);
-    for (const ev of ['add', 'update', 'delete'] as const) this.informer.on(ev, () => this.changed());
+    // The callbacks get the very object the cache keeps: dropping managedFields there keeps the
+    // cache a third smaller (nothing here reads them).
+    for (const ev of ['add', 'update'] as const) this.informer.on(ev, (obj) => {
+      if (obj.metadata !== undefined) delete obj.metadata.managedFields;
+      this.changed();
+    });
+    this.informer.on('delete', () => this.changed());
     this.informer.on('error', (err: unknown) => this.failed(err));
   }
 
@@ -105,6 +111,23 @@ export interface ClusterObjects {
   readonly addressPools: readonly unknown[];
   readonly services: readonly unknown[];
   readonly endpointSlices: readonly unknown[];
+}
+
+/**
+ * The plain-JSON form of a cached object, made once per object: the cache replaces an object when
+ * it changes, so identity is a version. Typed client objects (from lists) go through JSON so dates
+ * are strings as the parsers expect; the same object keeps its plain form, which lets the agent
+ * memoise parses by identity too (src/agent/snapshot.ts).
+ */
+const plainForms = new WeakMap<object, unknown>();
+
+function plain(o: KubernetesObject): unknown {
+  const hit = plainForms.get(o);
+  if (hit !== undefined) return hit;
+  const { managedFields: _dropped, ...metadata } = o.metadata ?? {};
+  const value = JSON.parse(JSON.stringify({ ...o, metadata })) as unknown;
+  plainForms.set(o, value);
+  return value;
 }
 
 export class ResourceInformers {
@@ -165,12 +188,11 @@ export class ResourceInformers {
   }
 
   /**
-   * The cached objects as plain JSON (typed client objects are converted through JSON, so dates
-   * are strings as the parsers expect).
+   * The cached objects as plain JSON (see plain()): an unchanged object is the same value from
+   * call to call. Callers must not modify them.
    */
   objects(): ClusterObjects {
-    const of = (name: CollectionName): unknown[] =>
-      (this.paths.get(name) ?? []).flatMap((w) => w.objects()).map((o) => JSON.parse(JSON.stringify(o)) as unknown);
+    const of = (name: CollectionName): unknown[] => (this.paths.get(name) ?? []).flatMap((w) => w.objects()).map(plain);
     return { mappings: of('mappings'), addressPools: of('addressPools'), services: of('services'), endpointSlices: of('endpointSlices') };
   }
 }

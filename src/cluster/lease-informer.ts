@@ -1,7 +1,8 @@
 // Feeds one agent's LeaseView from a watch on the leases of its namespace (client-node informer),
 // restarting it with backoff after any error and when it goes quiet. Guarantees: the view is
 // blind from an error until the watch reconnects, and every (re)connect resets the observation
-// clocks (ADR 0005). Does not decide anything; calls `changed` so the owner can re-plan.
+// clocks (ADR 0005). Does not decide anything; calls `changed` so the owner can re-plan (and says
+// when an event was only a renewal, which needs no re-plan).
 import { CoordinationV1Api, makeInformer, type Informer, type KubeConfig, type ObjectCache, type V1Lease } from '@kubernetes/client-node';
 import type { LeaseView } from '../plan/lease-view.js';
 import type { Clock } from './clock.js';
@@ -12,8 +13,11 @@ export interface LeaseInformerOptions {
   readonly namespace: string;
   readonly view: LeaseView;
   readonly clock: Clock;
-  /** Called after every change of the view (events, blindness, resets). */
-  readonly changed: () => void;
+  /**
+   * Called after every change of the view (events, blindness, resets), with 'renewal' when the
+   * event was only a live agent renewing (LeaseView.observe): the owner may skip re-planning.
+   */
+  readonly changed: (what: 'renewal' | 'change') => void;
   /** Restart backoff after errors: initial, doubling to max. Default 200 ms .. 5 s. */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   /** No event for this long = a silently dead watch (agent leases renew every retryPeriod). */
@@ -43,20 +47,20 @@ export class LeaseInformer {
       const now = opts.clock.now();
       this.lastEventAt = now;
       this.delayMs = this.backoff.initialMs;
-      opts.view.observe(leaseFromApi(obj), now);
-      opts.changed();
+      const what = opts.view.observe(leaseFromApi(obj), now);
+      if (what !== 'none') opts.changed(what);
     };
     this.informer.on('add', seen);
     this.informer.on('update', seen);
     this.informer.on('delete', (obj) => {
       this.lastEventAt = opts.clock.now();
       opts.view.forget(obj.metadata?.name ?? '');
-      opts.changed();
+      opts.changed('change');
     });
     this.informer.on('connect', () => {
       this.lastEventAt = opts.clock.now();
       opts.view.reset(opts.clock.now());
-      opts.changed();
+      opts.changed('change');
     });
     this.informer.on('error', (err: unknown) => this.failed(err));
   }
@@ -77,7 +81,7 @@ export class LeaseInformer {
 
   private failed(err: unknown): void {
     this.opts.view.markBlind();
-    this.opts.changed();
+    this.opts.changed('change');
     this.opts.onError?.(err);
     this.scheduleRestart();
   }
@@ -86,7 +90,7 @@ export class LeaseInformer {
     if (!this.running || this.restartTimer !== undefined) return;
     if (this.opts.clock.now() - this.lastEventAt < this.opts.quietAfterMs) return;
     this.opts.view.markBlind();
-    this.opts.changed();
+    this.opts.changed('change');
     void this.informer.stop();
     this.scheduleRestart();
   }

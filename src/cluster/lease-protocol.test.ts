@@ -3,7 +3,7 @@ import { ANNOTATION_DRAIN, ANNOTATION_HEALTH, agentLeaseName, type LeaseRecord }
 import { DEFAULT_LEASE_SETTINGS } from '../plan/lease-settings.js';
 import { FakeClock } from './clock.js';
 import { FakeLeaseStore } from './fake-lease-store.js';
-import { AgentLeaseRenewer, fenceAgent, joinAgent, renewAgent, type AgentIdentity } from './lease-protocol.js';
+import { AgentLeaseRenewer, RenewTimeoutError, fenceAgent, joinAgent, renewAgent, renewRequestTimeoutMs, type AgentIdentity } from './lease-protocol.js';
 import { LeaseStoreError, type WriteResult } from './lease-store.js';
 
 const settings = DEFAULT_LEASE_SETTINGS;
@@ -12,7 +12,10 @@ const id: AgentIdentity = { agent: 'agent-a', labels: { zone: 'z1' }, annotation
 /** A FakeLeaseStore whose writes can be made to fail like an unreachable API server. */
 class FlakyStore extends FakeLeaseStore {
   down = false;
+  /** Writes never answer, like a connection the API server stopped reading. */
+  hung = false;
   override async replace(lease: LeaseRecord): Promise<WriteResult> {
+    if (this.hung) return new Promise<WriteResult>(() => undefined);
     if (this.down) throw new LeaseStoreError('connect ECONNREFUSED', 'replace', lease.name, undefined);
     return super.replace(lease);
   }
@@ -63,5 +66,22 @@ describe('agent lease renewal', () => {
     expect((await r.renewOnce()).outcome).toBe('renewed');
     expect(events).toEqual(['degraded', 'recovered']);
     expect(store.writes.filter((w) => w.op === 'replace')).toHaveLength(2);
+  });
+
+  it('gives up on a renewal that gets no answer and tries again, instead of waiting on it forever', async () => {
+    const { store, clock, lease } = await setup();
+    const errors: unknown[] = [];
+    const r = new AgentLeaseRenewer(store, id, settings, clock, { fenced: () => undefined, degraded: () => undefined, recovered: () => undefined, error: (e) => errors.push(e) }, lease, 30);
+    store.hung = true;
+    const hung = await r.renewOnce();
+    expect(hung.outcome).toBe('error');
+    expect(errors[0]).toBeInstanceOf(RenewTimeoutError);
+    store.hung = false;
+    expect((await r.renewOnce()).outcome).toBe('renewed');
+  });
+
+  it('bounds one renewal attempt by half the renew deadline, never below a retry period', () => {
+    expect(renewRequestTimeoutMs(settings)).toBe(Math.floor(settings.renewDeadlineMs / 2));
+    expect(renewRequestTimeoutMs({ ...settings, renewDeadlineMs: 300, retryPeriodMs: 250 })).toBe(250);
   });
 });

@@ -207,6 +207,20 @@ export interface RenewerEvents {
  * Renews the agent lease every retryPeriod, one request in flight. Degraded when no renewal
  * *sent* within renewDeadline has succeeded (ADR 0006); stops for good when fenced.
  */
+/** A renewal attempt that got no answer in time (the request may still land; the next one CASes). */
+export class RenewTimeoutError extends Error {
+  override readonly name = 'RenewTimeoutError';
+}
+
+/**
+ * How long one renewal attempt may take before the renewer gives up on it and tries again: half
+ * the renew deadline (at least one retry period), so a hung connection costs at most one of the
+ * two attempts the deadline leaves room for.
+ */
+export function renewRequestTimeoutMs(settings: LeaseSettings): number {
+  return Math.max(settings.retryPeriodMs, Math.floor(settings.renewDeadlineMs / 2));
+}
+
 export class AgentLeaseRenewer {
   private lease: LeaseRecord;
   private lastSuccessSentAt: number;
@@ -224,6 +238,7 @@ export class AgentLeaseRenewer {
     private readonly clock: Clock,
     private readonly events: RenewerEvents,
     initial: LeaseRecord,
+    private readonly requestTimeoutMs: number = renewRequestTimeoutMs(settings),
   ) {
     this.lease = initial;
     this.lastSuccessSentAt = clock.now();
@@ -260,8 +275,12 @@ export class AgentLeaseRenewer {
   /** One renewal attempt; exposed so tests can drive the renewer without timers. */
   async renewOnce(): Promise<RenewResult | { outcome: 'error'; err: unknown }> {
     const sentAt = this.clock.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      const r = await renewAgent(this.store, this.lease, this.identity, this.settings, this.clock);
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new RenewTimeoutError(`lease renewal: no answer within ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
+      });
+      const r = await Promise.race([renewAgent(this.store, this.lease, this.identity, this.settings, this.clock), timeout]);
       if (r.outcome === 'renewed') {
         this.lease = r.lease;
         this.lastSuccessSentAt = Math.max(this.lastSuccessSentAt, sentAt);
@@ -281,6 +300,8 @@ export class AgentLeaseRenewer {
       this.events.error?.(err);
       this.checkDeadline();
       return { outcome: 'error', err };
+    } finally {
+      clearTimeout(timer);
     }
   }
 

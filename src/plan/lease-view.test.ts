@@ -90,3 +90,36 @@ describe('LeaseView observation clock', () => {
     expect(v.agentViews(9100)[0]!.readySince).toBeUndefined();
   });
 });
+
+describe('LeaseView change classification (what wakes a sync)', () => {
+  it('calls a live agent renewing a renewal, and anything a plan reads a change', () => {
+    const v = new LeaseView(D);
+    expect(v.observe(agentLease('agent-a', '1'), 0)).toBe('change'); // new lease
+    expect(v.observe(agentLease('agent-a', '1'), 100)).toBe('none'); // replay
+    expect(v.observe(agentLease('agent-a', '2', { renewTime: new Date(250) }), 250)).toBe('renewal');
+    expect(v.observe(agentLease('agent-a', '3', { annotations: { [ANNOTATION_DRAIN]: 'true' } }), 500)).toBe('change');
+    expect(v.observe(agentLease('agent-a', '4', { annotations: { [ANNOTATION_DRAIN]: 'true' }, labels: { [LABEL_ROLE]: 'agent', zone: 'b' } }), 750)).toBe('change');
+    expect(v.observe(agentLease('agent-a', '5', { annotations: { [ANNOTATION_DRAIN]: 'true' }, labels: { [LABEL_ROLE]: 'agent', zone: 'b' }, holder: '' }), 1000)).toBe('change');
+    expect(v.observe(lease('smartnat-leader', '9', 'agent-a'), 1000)).toBe('none'); // not one of ours
+  });
+
+  it('calls a renewal after the lease had expired in this view a change (the agent came back)', () => {
+    const v = new LeaseView(D);
+    v.observe(agentLease('agent-a', '1'), 0);
+    expect(v.observe(agentLease('agent-a', '2'), D + 1)).toBe('change');
+    expect(v.observe(agentLease('agent-a', '3'), D + 200)).toBe('renewal');
+  });
+
+  it('finds leases by agent and by address after they change and forgets them', () => {
+    const v = new LeaseView(D);
+    v.observe(agentLease('agent-a', '1'), 0);
+    v.observe(lease(addressLeaseName(VIP_1), '7', 'agent-a', { annotations: { [ANNOTATION_POOL]: 'edge' } }), 0);
+    v.observe(lease(addressLeaseName(VIP_1), '8', 'agent-b', { annotations: { [ANNOTATION_POOL]: 'edge' } }), 10);
+    expect(v.addressLease(VIP_1)?.holder).toBe('agent-b');
+    expect(v.agentLease('agent-a')?.resourceVersion).toBe('1');
+    v.forget(addressLeaseName(VIP_1));
+    v.forget(agentLeaseName('agent-a'));
+    expect(v.addressLease(VIP_1)).toBeUndefined();
+    expect(v.agentLease('agent-a')).toBeUndefined();
+  });
+});

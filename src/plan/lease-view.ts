@@ -39,9 +39,38 @@ export function agentViewOf(agent: string, lease: LeaseRecord, observedAt: numbe
   return readySince === undefined ? base : { ...base, readySince };
 }
 
+/**
+ * What an observation changed: 'none' (a replay of the stored version, or not one of our leases),
+ * 'renewal' (a live agent renewed: only renewTime and resourceVersion moved), 'change' (anything a
+ * plan could depend on: a new lease, another holder, labels, annotations, a lease that had expired
+ * in this view coming back). Renewals move the observation clock but need no re-plan: expiry is
+ * judged by time, at the wake-up the ownership plan asks for (ADR 0006, "what wakes a sync").
+ */
+export type LeaseChange = 'none' | 'renewal' | 'change';
+
+function sameRecord(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
+
+/** Everything but renewTime and resourceVersion is equal. */
+function onlyRenewed(prev: LeaseRecord, next: LeaseRecord): boolean {
+  return (
+    prev.holder === next.holder &&
+    prev.leaseDurationSeconds === next.leaseDurationSeconds &&
+    prev.leaseTransitions === next.leaseTransitions &&
+    prev.acquireTime?.getTime() === next.acquireTime?.getTime() &&
+    sameRecord(prev.labels, next.labels) &&
+    sameRecord(prev.annotations, next.annotations)
+  );
+}
+
 export class LeaseView {
   private readonly agents = new Map<string, Observed>();
   private readonly addresses = new Map<string, Observed>();
+  /** agent name -> lease name, address -> lease name (names parse once, lookups stay O(1)). */
+  private readonly agentIndex = new Map<string, string>();
+  private readonly addressIndex = new Map<string, string>();
   private blindNow = true;
 
   constructor(private readonly leaseDurationMs: number) {}
@@ -51,23 +80,32 @@ export class LeaseView {
   }
 
   /** An added or updated lease. Unknown names are ignored. */
-  observe(lease: LeaseRecord, now: number): void {
+  observe(lease: LeaseRecord, now: number): LeaseChange {
     const agent = parseAgentLeaseName(lease.name);
     const address = parseAddressLeaseName(lease.name);
     const map = agent !== undefined ? this.agents : address !== undefined ? this.addresses : undefined;
-    if (map === undefined) return;
+    if (map === undefined) return 'none';
     const prev = map.get(lease.name);
-    if (prev !== undefined && prev.lease.resourceVersion === lease.resourceVersion) return;
+    if (prev !== undefined && prev.lease.resourceVersion === lease.resourceVersion) return 'none';
     const next: Observed = { lease, observedAt: now };
     if (agent !== undefined) {
       const ready = this.isReady(agent, next, now);
       const since = ready ? (prev?.readySince ?? now) : undefined;
       if (since !== undefined) next.readySince = since;
+      this.agentIndex.set(agent, lease.name);
+    } else if (address !== undefined) {
+      this.addressIndex.set(address, lease.name);
     }
     map.set(lease.name, next);
+    const wasFresh = prev !== undefined && now - prev.observedAt < this.leaseDurationMs;
+    return prev !== undefined && wasFresh && onlyRenewed(prev.lease, lease) ? 'renewal' : 'change';
   }
 
   forget(name: string): void {
+    const agent = parseAgentLeaseName(name);
+    const address = parseAddressLeaseName(name);
+    if (agent !== undefined && this.agentIndex.get(agent) === name) this.agentIndex.delete(agent);
+    if (address !== undefined && this.addressIndex.get(address) === name) this.addressIndex.delete(address);
     this.agents.delete(name);
     this.addresses.delete(name);
   }
@@ -95,7 +133,8 @@ export class LeaseView {
   }
 
   agentLease(agent: string): LeaseRecord | undefined {
-    return [...this.agents.values()].find((o) => parseAgentLeaseName(o.lease.name) === agent)?.lease;
+    const name = this.agentIndex.get(agent);
+    return name === undefined ? undefined : this.agents.get(name)?.lease;
   }
 
   /** The resourceVersion this agent judged `agent` by: the fencing CAS token (ADR 0005). */
@@ -125,7 +164,8 @@ export class LeaseView {
   }
 
   addressLease(address: string): LeaseRecord | undefined {
-    return [...this.addresses.values()].find((o) => parseAddressLeaseName(o.lease.name) === address)?.lease;
+    const name = this.addressIndex.get(address);
+    return name === undefined ? undefined : this.addresses.get(name)?.lease;
   }
 
   private isReady(agent: string, o: Observed, now: number): boolean {
