@@ -13,7 +13,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { ExecaCommandRunner, type CommandRunner } from '../dataplane/command-runner.js';
 import { controlProxy, type ProxyStatePatch, type ProxyStatus } from './api-proxy.js';
 import { apiServerArgs, apiServerReady, freePorts, httpGet, renderKubeconfig, startLabControlPlane, stopLabControlPlane, type LabControlPlane } from './control-plane.js';
-import { isRunning, readStartTime, signal, startBackground, stopBackground, type BackgroundProcess } from './processes.js';
+import { childProcesses, isRunning, readStartTime, signal, startBackground, stopBackground, type BackgroundProcess } from './processes.js';
 import { planStandardLab, type StandardLabPlan } from './standard-lab.js';
 import { buildTopology, labStatus as topologyStatus, listLabNamespaces, teardownLab } from './topology.js';
 import { PROBE_FILE } from './scripts.js';
@@ -28,6 +28,8 @@ export const DEMO_PORT = 8080;
 const AGENT_COUNT = 3;
 const PROXY_PORT = 6443;
 const METRICS_PORT = 9100;
+/** The chart's keepalived.heartbeatStaleMs default. */
+const WATCHDOG_STALE_AFTER_MS = 2000;
 const MANAGEMENT_PREFIX = '198.19.255';
 const NAME = /^[a-z][a-z0-9]{1,9}$/;
 const RECORD = 'lab.json';
@@ -60,8 +62,16 @@ interface AgentRecord {
   readonly kubeconfig: string;
   readonly stateDir: string;
   readonly proxyControl: string;
+  /**
+   * Run as the chart deploys it: the agent is PID 1 of its own PID namespace (`unshare --pid`,
+   * `--no-keepalived`) and keepalived runs outside it under `smartnat keepalived-watchdog`.
+   */
+  readonly pod?: boolean;
   proxy?: BackgroundProcess;
+  /** `unshare`, whose child is the agent (PID 1 of the PID namespace), when `pod`. */
   agent?: BackgroundProcess;
+  /** The keepalived watchdog in the agent's network namespace (host PID namespace), when `pod`. */
+  watchdog?: BackgroundProcess;
 }
 
 interface LabRecord {
@@ -94,6 +104,12 @@ export interface UpOptions extends LabOptions {
   readonly agents?: 'auto' | 'yes' | 'no';
   /** The CLI entry point the agents and proxies run (default: dist/main.js of this checkout). */
   readonly mainJs?: string;
+  /**
+   * Agents (by name, e.g. 'a1') to run as the chart deploys them: PID 1 of their own PID namespace,
+   * keepalived outside it under the watchdog (ADR 0007). Opt-in; the others run as plain processes
+   * that start keepalived themselves. Kept for the lab's life (repairs and revives use it too).
+   */
+  readonly podAgents?: readonly string[];
 }
 
 export interface UpResult {
@@ -330,20 +346,10 @@ async function livePid(p: BackgroundProcess | undefined): Promise<number | null>
   return p !== undefined && (await isRunning(p)) ? p.pid : null;
 }
 
-/** The keepalived the agent started: a child of the agent's process named keepalived. */
-async function keepalivedChild(agentPid: number | null): Promise<number | null> {
-  if (agentPid === null) return null;
-  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    const open = stat.indexOf('(');
-    const close = stat.lastIndexOf(')');
-    if (open < 0 || close < 0) continue;
-    const comm = stat.slice(open + 1, close);
-    const fields = stat.slice(close + 2).split(' ');
-    if (comm === 'keepalived' && Number(fields[1]) === agentPid && fields[0] !== 'Z') return Number(entry);
-  }
-  return null;
+/** The keepalived the agent (or a pod agent's watchdog) started: its child named keepalived. */
+async function keepalivedChild(parentPid: number | null): Promise<number | null> {
+  if (parentPid === null) return null;
+  return (await childProcesses(parentPid)).find((c) => c.comm === 'keepalived')?.pid ?? null;
 }
 
 async function descriptorOf(rec: LabRecord): Promise<LabDescriptor> {
@@ -351,7 +357,8 @@ async function descriptorOf(rec: LabRecord): Promise<LabDescriptor> {
   const cp = rec.controlPlane;
   const agents = await Promise.all(rec.agents.map(async (a) => {
     const pid = await livePid(a.agent);
-    return { name: a.name, netns: a.netns, pid, keepalivedPid: await keepalivedChild(pid), metrics: `http://${a.agentAddress}:${METRICS_PORT}/metrics`, apiProxyControl: a.proxyControl };
+    const keepalivedParent = a.pod ? await livePid(a.watchdog) : pid;
+    return { name: a.name, netns: a.netns, pid, keepalivedPid: await keepalivedChild(keepalivedParent), metrics: `http://${a.agentAddress}:${METRICS_PORT}/metrics`, apiProxyControl: a.proxyControl };
   }));
   const allowedNet = allowedSources[0]!.split('.').slice(0, 3).join('.');
   return {
@@ -383,7 +390,7 @@ async function problemsOf(rec: LabRecord, runner: CommandRunner, root: string): 
   }
   for (const a of rec.agents) {
     if (!a.proxy || !(await isRunning(a.proxy))) problems.push(`${PROXY_DOWN}${a.name}`);
-    if (rec.withAgents && (!a.agent || !(await isRunning(a.agent)))) problems.push(`${AGENT_DOWN}${a.name}`);
+    if (rec.withAgents && !(await agentRunning(a))) problems.push(`${AGENT_DOWN}${a.name}`);
   }
   const topo = await topologyStatus(rec.name, { runner, stateRoot: root });
   for (const p of topo.processes) if (!p.running) problems.push(`${p.label} in ${p.netns} (pid ${p.pid}) is not running`);
@@ -445,6 +452,8 @@ export async function labUp(o: UpOptions = {}): Promise<UpResult> {
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const slot = await claimSlot(runner, root, name);
   const { spec, plan } = planLab(name);
+  const unknownPods = (o.podAgents ?? []).filter((n) => !plan.agents.some((a) => a.name === n));
+  if (unknownPods.length) throw new LabError(`podAgents: no agent ${unknownPods.join(', ')} (agents: ${plan.agents.map((a) => a.name).join(', ')})`);
   const rec: LabRecord = { version: 1, name, dir, slot, mainJs, withAgents, binDir, complete: false, agents: [] };
   plan.agents.forEach((a, i) => {
     const m = managementAddresses(slot, i);
@@ -452,6 +461,7 @@ export async function labUp(o: UpOptions = {}): Promise<UpResult> {
     rec.agents.push({
       name: a.name, netns: `${name}-${a.name}`, hostLink: `${name}-m${i + 1}`, hostAddress: m.host, agentAddress: m.agent,
       kubeconfig: join(stateDir, 'kubeconfig'), stateDir, proxyControl: join(dir, `proxy-${a.name}.sock`),
+      ...(o.podAgents?.includes(a.name) ? { pod: true } : {}),
     });
   });
   await writeRecord(rec);
@@ -512,9 +522,8 @@ async function bringUp(rec: LabRecord, o: { runner: CommandRunner; binDir: strin
 
   if (rec.withAgents) {
     for (const a of rec.agents) {
-      log(`lab ${name}: starting smartnat agent ${a.name} in ${a.netns}`);
-      a.agent = await startAgent(rec, a);
-      await writeRecord(rec);
+      log(`lab ${name}: starting smartnat agent ${a.name} in ${a.netns}${a.pod ? ' (PID 1 of its own PID namespace, keepalived under the watchdog)' : ''}`);
+      await ensureAgent(rec, a);
     }
     for (const a of rec.agents) await waitHealthy(a);
   }
@@ -532,11 +541,54 @@ async function startProxy(rec: LabRecord, a: AgentRecord, runner: CommandRunner)
   });
 }
 
-async function startAgent(rec: LabRecord, a: AgentRecord): Promise<BackgroundProcess> {
-  return startBackground(new ExecaCommandRunner(a.netns), a.netns, {
-    label: `agent-${a.name}`, cmd: process.execPath, args: agentArgs(rec, a),
+/** The agent runs (and, for a `pod` agent, its watchdog too). */
+async function agentRunning(a: AgentRecord): Promise<boolean> {
+  return a.agent !== undefined && (await isRunning(a.agent)) && (!a.pod || (a.watchdog !== undefined && (await isRunning(a.watchdog))));
+}
+
+/**
+ * Starts whatever of the agent is not running, recording it; true when the agent itself was
+ * started (the caller waits for its /healthz). A `pod` agent first gets its watchdog (which runs
+ * keepalived), then runs as `unshare --pid --fork --mount-proc --kill-child node ... agent
+ * --no-keepalived`: PID 1 of a new PID namespace, as in the chart's container; killing `unshare`
+ * kills it too.
+ */
+async function ensureAgent(rec: LabRecord, a: AgentRecord): Promise<boolean> {
+  const runner = new ExecaCommandRunner(a.netns);
+  if (a.pod && (!a.watchdog || !(await isRunning(a.watchdog)))) {
+    a.watchdog = await startWatchdog(rec, a, runner);
+    await writeRecord(rec);
+  }
+  if (a.agent && (await isRunning(a.agent))) return false;
+  const [cmd, args] = a.pod
+    ? [findProgram('unshare'), ['--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, ...agentArgs(rec, a), '--no-keepalived']]
+    : [process.execPath, agentArgs(rec, a)];
+  a.agent = await startBackground(runner, a.netns, {
+    label: `agent-${a.name}`, cmd, args,
     pidFile: join(a.stateDir, 'agent.pid'), logFile: join(a.stateDir, 'agent.log'), readyTimeoutMs: 30_000,
   });
+  await writeRecord(rec);
+  return true;
+}
+
+/** The chart's keepalived container: the watchdog on the agent's /healthz, with the chart's defaults. */
+async function startWatchdog(rec: LabRecord, a: AgentRecord, runner: CommandRunner): Promise<BackgroundProcess> {
+  return startBackground(runner, a.netns, {
+    label: `watchdog-${a.name}`, cmd: process.execPath,
+    args: [
+      rec.mainJs, 'keepalived-watchdog', '--state-dir', a.stateDir,
+      '--heartbeat-url', `http://${a.agentAddress}:${METRICS_PORT}/healthz`, '--stale-after', `${WATCHDOG_STALE_AFTER_MS}ms`, '--interval', '250ms',
+    ],
+    pidFile: join(a.stateDir, 'watchdog.pid'), logFile: join(a.stateDir, 'watchdog.log'), readyLogText: 'keepalived watchdog started', readyTimeoutMs: 30_000,
+  });
+}
+
+/** Absolute path of a system program (start-stop-daemon matches --exec by path). */
+function findProgram(name: string): string {
+  for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
+    if (existsSync(join(dir, name))) return join(dir, name);
+  }
+  throw new LabError(`${name} is not installed (util-linux)`);
 }
 
 async function restartProcesses(rec: LabRecord, problems: readonly string[], runner: CommandRunner): Promise<void> {
@@ -548,11 +600,7 @@ async function restartProcesses(rec: LabRecord, problems: readonly string[], run
   }
   const restarted: AgentRecord[] = [];
   for (const a of rec.agents) {
-    if (problems.includes(`${AGENT_DOWN}${a.name}`)) {
-      a.agent = await startAgent(rec, a);
-      await writeRecord(rec);
-      restarted.push(a);
-    }
+    if (problems.includes(`${AGENT_DOWN}${a.name}`) && (await ensureAgent(rec, a))) restarted.push(a);
   }
   for (const a of restarted) await waitHealthy(a);
 }
@@ -599,6 +647,7 @@ export async function labDown(o: LabOptions = {}): Promise<DownReport> {
   };
   // Agents first (they stop their keepalived), then whatever still runs in the lab's namespaces.
   for (const a of rec?.agents ?? []) await stop(a.agent, 10_000);
+  for (const a of rec?.agents ?? []) await stop(a.watchdog, 10_000);
   for (const ns of await listLabNamespaces(name, runner)) {
     const { stdout } = await runner.run('ip', ['netns', 'pids', ns], { okExitCodes: [0, 1] });
     for (const pid of stdout.split('\n').map(Number).filter((n) => Number.isInteger(n) && n > 0)) {
@@ -621,7 +670,7 @@ export async function labDown(o: LabOptions = {}): Promise<DownReport> {
   }
   leftoverLinks.push(...(await hostLinks(runner, name)));
   const leftoverProcesses: number[] = [...topo.leftoverProcesses];
-  const recorded = [...(rec?.agents ?? []).flatMap((a) => [a.agent, a.proxy]), rec?.controlPlane?.etcd, rec?.controlPlane?.apiServer];
+  const recorded = [...(rec?.agents ?? []).flatMap((a) => [a.agent, a.watchdog, a.proxy]), rec?.controlPlane?.etcd, rec?.controlPlane?.apiServer];
   for (const p of recorded) if (p && (await isRunning(p))) leftoverProcesses.push(p.pid);
   const leftoverNamespaces = await listLabNamespaces(name, runner);
   let dirRemoved = false;
@@ -712,11 +761,9 @@ export async function reviveLab(o: LabOptions & { binDir?: string } = {}): Promi
   if (rec.withAgents) {
     const restarted: AgentRecord[] = [];
     for (const a of rec.agents) {
-      if (a.agent && (await isRunning(a.agent))) continue;
+      if (await agentRunning(a)) continue;
       log(`lab ${name}: starting smartnat agent ${a.name} again in ${a.netns}`);
-      a.agent = await startAgent(rec, a);
-      await writeRecord(rec);
-      restarted.push(a);
+      if (await ensureAgent(rec, a)) restarted.push(a);
     }
     for (const a of restarted) await waitHealthy(a);
   }

@@ -1,7 +1,7 @@
 // Long-running lab processes (echo servers, tcpdump, later keepalived) started inside a namespace
 // through the CommandRunner with start-stop-daemon, tracked by pid + kernel start time so that a
 // stop never signals a recycled pid. Does not restart anything; stopping is by pid only.
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import type { CommandRunner } from '../dataplane/command-runner.js';
 
 export interface BackgroundProcess {
@@ -47,6 +47,22 @@ export async function readStartTime(pid: number): Promise<string | undefined> {
   // Fields after the command name (which may contain spaces) start after the last ')'.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return rest[19];
+}
+
+/** Live (not zombie) children of `pid`, from /proc: pid and command name. */
+export async function childProcesses(pid: number): Promise<{ pid: number; comm: string }[]> {
+  const children: { pid: number; comm: string }[] = [];
+  for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readText(`/proc/${entry}/stat`).catch(() => undefined);
+    if (stat === undefined) continue;
+    const open = stat.indexOf('(');
+    const close = stat.lastIndexOf(')');
+    if (open < 0 || close < 0) continue;
+    const fields = stat.slice(close + 2).split(' ');
+    if (Number(fields[1]) === pid && fields[0] !== 'Z') children.push({ pid: Number(entry), comm: stat.slice(open + 1, close) });
+  }
+  return children;
 }
 
 /** True while the process that was started is still running (not a zombie, not a reused pid). */
