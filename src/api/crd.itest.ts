@@ -191,3 +191,39 @@ describe('invalid fixtures are refused at their field', () => {
     expect(parsed.ok ? [] : [...new Set(parsed.errors.map((e) => e.field))]).toEqual(fields);
   });
 });
+
+describe('spec.egress (ADR 0009): server and parser agree', () => {
+  const mappingWith = (egress: unknown): Record<string, unknown> => {
+    const base = loadBase('Mapping');
+    return { ...base, spec: { ...(base.spec as Record<string, unknown>), addresses: [VIP_1, VIP_2], egress } };
+  };
+  const poolWith = (egress: unknown): Record<string, unknown> => {
+    const base = loadBase('AddressPool');
+    return { ...base, spec: { ...(base.spec as Record<string, unknown>), egress } };
+  };
+
+  it('accepts an egress Mapping (enabled defaulted to false when left out) and a pool with gateways', async () => {
+    for (const egress of [{ enabled: true }, { enabled: true, address: VIP_2 }, {}]) {
+      const verdict = await dryRunCreate(kc, mappingWith(egress), ns);
+      expect(verdict.accepted ? 'accepted' : verdict.message).toBe('accepted');
+      expect(parseMapping(asServed(mappingWith(egress), ns)).ok).toBe(true);
+    }
+    const pool = await dryRunCreate(kc, poolWith({ gateways: ['198.51.100.100-198.51.100.119'] }), undefined);
+    expect(pool.accepted ? 'accepted' : pool.message).toBe('accepted');
+  });
+
+  const refusals: [string, 'Mapping' | 'AddressPool', Record<string, unknown>, string][] = [
+    ['an egress address outside spec.addresses', 'Mapping', { enabled: true, address: '203.0.113.99' }, 'spec.egress.address'],
+    ['an egress address that is not an address', 'Mapping', { enabled: true, address: '203.0.113' }, 'spec.egress.address'],
+    ['a reversed gateway range', 'AddressPool', { gateways: ['198.51.100.119-198.51.100.100'] }, 'spec.egress.gateways[0]'],
+    ['a pool egress without gateways', 'AddressPool', {}, 'spec.egress.gateways'],
+  ];
+  it.each(refusals)('refuses %s at its field', async (_what, kind, egress, field) => {
+    const obj = kind === 'Mapping' ? mappingWith(egress) : poolWith(egress);
+    const verdict = await dryRunCreate(kc, obj, kind === 'Mapping' ? ns : undefined);
+    expect(verdict.accepted).toBe(false);
+    expect([...new Set(fieldCauses(verdict).map((c) => c.field))]).toEqual([field]);
+    const parsed = kind === 'Mapping' ? parseMapping(asServed(obj, ns)) : parseAddressPool(asServed(obj));
+    expect(parsed.ok ? [] : [...new Set(parsed.errors.map((e) => e.field))]).toEqual([field]);
+  });
+});

@@ -246,3 +246,34 @@ describe('invalid fixtures (test/fixtures/crd/invalid): each breaks one field of
     expect([...new Set(errs.map((e) => e.field))]).toEqual([f.field]);
   });
 });
+
+describe('spec.egress (ADR 0009)', () => {
+  const spec = (egress: unknown): Record<string, unknown> => ({ ...SPEC, addresses: [VIP_2, VIP_1], egress });
+
+  it('enabled without an address uses the numerically lowest of spec.addresses; an address names its own', () => {
+    expect(ok(parseMapping(mapping(spec({ enabled: true })))).spec.egress).toEqual({ address: VIP_1 });
+    expect(ok(parseMapping(mapping(spec({ enabled: true, address: VIP_2 })))).spec.egress).toEqual({ address: VIP_2 });
+  });
+
+  it('absent, or enabled false, means no egress (and the field is left out)', () => {
+    expect(ok(parseMapping(mapping(SPEC))).spec).not.toHaveProperty('egress');
+    expect(ok(parseMapping(mapping(spec({ enabled: false, address: VIP_2 })))).spec).not.toHaveProperty('egress');
+    expect(ok(parseMapping(mapping(spec({})))).spec).not.toHaveProperty('egress');
+  });
+
+  it('refuses an address outside spec.addresses, a non-address, and a non-boolean enabled, at their field paths', () => {
+    expect(errors(parseMapping(mapping(spec({ enabled: true, address: '203.0.113.99' }))))).toEqual([
+      { field: 'spec.egress.address', reason: 'FieldValueInvalid', message: 'Invalid value: "203.0.113.99": must be one of spec.addresses' },
+    ]);
+    expect(errors(parseMapping(mapping(spec({ enabled: true, address: '203.0.113.x' }))))[0]).toMatchObject({ field: 'spec.egress.address', message: expect.stringContaining('unicast IPv4') });
+    expect(errors(parseMapping(mapping(spec({ enabled: 'yes' }))))[0]).toMatchObject({ field: 'spec.egress.enabled', reason: 'FieldValueTypeInvalid' });
+  });
+
+  it('AddressPool spec.egress.gateways: entries like spec.addresses, required inside egress, errors at their paths', () => {
+    const poolOf = (egress: unknown): Record<string, unknown> => ({ ...loadBase('AddressPool'), spec: { ...(loadBase('AddressPool').spec as Record<string, unknown>), egress } });
+    const parsed = ok(parseAddressPool(asServed(poolOf({ gateways: ['198.51.100.110-198.51.100.119', '198.51.100.100'] }))));
+    expect(parsed.spec.egress?.gateways.map((g) => g.text)).toEqual(['198.51.100.100', '198.51.100.110-198.51.100.119']);
+    expect(errors(parseAddressPool(asServed(poolOf({}))))[0]).toMatchObject({ field: 'spec.egress.gateways', reason: 'FieldValueRequired' });
+    expect(errors(parseAddressPool(asServed(poolOf({ gateways: ['198.51.100.120-198.51.100.110'] }))))[0]).toMatchObject({ field: 'spec.egress.gateways[0]' });
+  });
+});
