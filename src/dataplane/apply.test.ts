@@ -237,3 +237,52 @@ describe('DataPlaneApplier with a FakeKernel', () => {
     expect(report.conntrackErrors).toEqual([]);
   });
 });
+
+describe('DataPlaneApplier: egress sets (ADR 0009)', () => {
+  const gatewayPool = { pools: [{ ...snapshot({}).pools[0]!, spec: { ...snapshot({}).pools[0]!.spec, egress: { gateways: [{ first: 0xc6336464, last: 0xc63364c8, text: '198.51.100.100-198.51.100.200' }] } } }] };
+  const withEgress = (owned: ReadonlySet<string> | 'allEligible', egress: boolean) => {
+    const snap = snapshot({
+      ...gatewayPool,
+      owned,
+      mappings: [ok(mapping({ name: 'web', addresses: [VIP_1], ports: [{ port: 8080, servicePort: 80 }], ...(egress ? { egress: VIP_1 } : {}) }))],
+      services: [service('web', [{ name: 'http', port: 80 }])],
+      endpointSlices: [slice({ name: 'web-1', service: 'web', ports: [{ name: 'http', port: 8080 }], endpoints: [POD_1, POD_2] })],
+    });
+    return planDataPlane(snap, DEFAULT_SETTINGS).desired;
+  };
+  let kernel: FakeKernel;
+  let applier: DataPlaneApplier;
+
+  beforeEach(() => {
+    kernel = new FakeKernel();
+    applier = new DataPlaneApplier({ runner: kernel });
+  });
+
+  it('an ownership change moves the pods in or out of the egress set, and rewrites no rule', async () => {
+    await applier.sync(withEgress(new Set([VIP_1]), true));
+    expect([...(kernel.sets.get('smartnat-eg-203.0.113.10')?.entries ?? [])]).toEqual([POD_1, POD_2]);
+    kernel.calls.length = 0;
+    await applier.setOwned(new Set());
+    expect(writers(kernel)).toEqual(['ipset']);
+    expect(kernel.callsOf('ipset')[0]?.input).toBe(
+      `del smartnat-owned ${VIP_1} -exist\ndel smartnat-eg-203.0.113.10 ${POD_1} -exist\ndel smartnat-eg-203.0.113.10 ${POD_2} -exist\n`,
+    );
+    expect(kernel.sets.get('smartnat-eg-203.0.113.10')?.entries.size).toBe(0);
+    await applier.setOwned(new Set([VIP_1]));
+    expect([...(kernel.sets.get('smartnat-eg-203.0.113.10')?.entries ?? [])]).toEqual([POD_1, POD_2]);
+    // The applier's memory follows: a resync finds nothing to write.
+    expect((await applier.sync(withEgress(new Set([VIP_1]), true), { full: true })).mode).toBe('skipped');
+  });
+
+  it('a partial sync creates a new egress set before the rules using it, and destroys it after they are gone', async () => {
+    await applier.sync(withEgress('allEligible', false));
+    const on = await applier.sync(withEgress('allEligible', true));
+    expect(on.mode).toBe('partial');
+    expect(kernel.sets.has('smartnat-eg-203.0.113.10')).toBe(true);
+    expect(kernel.save()).toContain('--match-set smartnat-eg-203.0.113.10 src -j SNAT --to-source 203.0.113.10');
+    const off = await applier.sync(withEgress('allEligible', false));
+    expect(off.wrote).toEqual(['iptables', 'ipset-deletions']);
+    expect(kernel.sets.has('smartnat-eg-203.0.113.10')).toBe(false);
+    expect(kernel.save()).not.toContain('smartnat-eg-');
+  });
+});

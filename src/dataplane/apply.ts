@@ -24,9 +24,9 @@ import type { ConntrackDelete } from './render-conntrack.js';
 import { computeConntrackDeletes } from './render-conntrack.js';
 import type { RuleCache, RuleSet } from './render-iptables.js';
 import { computeRuleSet, planJumpFixes, renderIptablesRestore } from './render-iptables.js';
-import type { SetContents } from './render-ipset.js';
-import { computeSets, renderIpsetDelta, renderIpsetFull } from './render-ipset.js';
-import { portComment, SETS, TMP_SET_PREFIX } from './render-names.js';
+import type { SetContent, SetContents } from './render-ipset.js';
+import { computeEgressSets, computeSets, renderIpsetDelta, renderIpsetFull } from './render-ipset.js';
+import { egressSet, portComment, SETS, TMP_SET_PREFIX } from './render-names.js';
 import type { RoutingState } from './render-routes.js';
 import { computeRouting, renderRoutes } from './render-routes.js';
 import type { IptablesTools, KernelState } from './readback.js';
@@ -140,9 +140,12 @@ export class DataPlaneApplier {
     if (!applied) throw new Error('setOwned before the first sync');
     const next = withOwned(applied.desired, owned);
     if (this.needFull) return this.sync(next);
-    const before = applied.sets.get(SETS.owned);
+    // Ownership decides the owned set and the egress sets' members (ADR 0009); nothing else.
+    const beforeSets = new Map([...applied.sets].filter(([name]) => name === SETS.owned || isEgressSet(name)));
+    const before = beforeSets.get(SETS.owned);
     const after = { type: 'hash:ip' as const, entries: next.addresses.filter((a) => a.owned).map((a) => a.address) };
-    const input = renderIpsetDelta(new Map(before ? [[SETS.owned, before]] : []), new Map([[SETS.owned, after]]));
+    const afterSets = new Map<string, SetContent>([[SETS.owned, after], ...computeEgressSets(next)]);
+    const input = renderIpsetDelta(beforeSets, afterSets);
     const flipped = new Set([...(before?.entries ?? []), ...after.entries].filter((a) => (before?.entries.includes(a) ?? false) !== after.entries.includes(a)));
     const conntrack = computeConntrackDeletes(
       { ...applied.desired, addresses: applied.desired.addresses.filter((a) => flipped.has(a.address)) },
@@ -159,7 +162,7 @@ export class DataPlaneApplier {
     const ctStart = this.now();
     const conntrackErrors = await this.deleteConntrack(conntrack);
     this.durations['conntrack'] = this.now() - ctStart;
-    this.applied = { ...applied, desired: next, sets: new Map(applied.sets).set(SETS.owned, after) };
+    this.applied = { ...applied, desired: next, sets: new Map([...applied.sets, ...afterSets]) };
     this.failures = 0;
     const wrote: SyncReport['wrote'] = input ? ['ipset'] : [];
     return { mode: input ? 'partial' : 'skipped', wrote, rewrittenChains: [], deletedChains: [], failedMappings: [], conntrack, conntrackErrors, durationsMs: this.durations };
@@ -223,7 +226,8 @@ export class DataPlaneApplier {
       ipset: renderIpsetDelta(prev.sets, next.sets),
       iptables: ipt.text,
       routes: renderRoutes({ desired: next.routing, current: prev.routing, protocol: next.desired.settings.routeProtocol }),
-      staleSets: [],
+      // Sets the new rules no longer reference (an egress address gone), destroyed after iptables.
+      staleSets: [...prev.sets.keys()].filter((n) => !next.sets.has(n)).sort(),
       rewritten: ipt.rewritten,
       deleted: ipt.deleted,
     };
@@ -299,6 +303,12 @@ export class DataPlaneApplier {
     const results = await Promise.allSettled(deletes.map((d) => ensureConntrackDeleted(this.runner, d.args)));
     return results.flatMap((r) => (r.status === 'rejected' ? [r.reason instanceof Error ? r.reason.message : String(r.reason)] : []));
   }
+}
+
+const EGRESS_SET_PREFIX = egressSet('');
+
+function isEgressSet(name: string): boolean {
+  return name.startsWith(EGRESS_SET_PREFIX);
 }
 
 export async function ensureConntrackDeleted(runner: CommandRunner, args: readonly string[]): Promise<void> {

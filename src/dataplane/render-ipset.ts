@@ -2,7 +2,7 @@
 // restore` input either full (fill a temporary set, `swap` it in, destroy it: ipset restore is not
 // atomic) or as a delta (add/del with -exist). Pure; entries are printed from typed data, sorted.
 import type { DesiredDataPlane } from '../plan/desired.js';
-import { SETS, tmpSetName } from './render-names.js';
+import { SETS, egressSet, tmpSetName } from './render-names.js';
 
 export type SetType = 'hash:ip' | 'hash:ip,port,net';
 
@@ -12,7 +12,7 @@ export interface SetContent {
   readonly entries: readonly string[];
 }
 
-/** set name -> content; always the three sets (rules reference them even when empty). */
+/** set name -> content; always the three sets (rules reference them even when empty), plus one egress set per egress address. */
 export type SetContents = ReadonlyMap<string, SetContent>;
 
 /** ipset refuses a /0 in hash:net types: 0.0.0.0/0 becomes two /1s. A /32 prints bare. */
@@ -35,7 +35,21 @@ export function computeSets(desired: DesiredDataPlane): SetContents {
     [SETS.eligible, { type: 'hash:ip', entries: desired.addresses.map((a) => a.address) }],
     [SETS.owned, { type: 'hash:ip', entries: desired.addresses.filter((a) => a.owned).map((a) => a.address) }],
     [SETS.allow, { type: 'hash:ip,port,net', entries: [...allow] }],
+    ...computeEgressSets(desired),
   ]);
+}
+
+/**
+ * One hash:ip set per egress address: its pods while the address is owned here, empty otherwise.
+ * Ownership is set membership, so a failover changes set members and never rules (ADR 0003).
+ */
+export function computeEgressSets(desired: DesiredDataPlane): [string, SetContent][] {
+  return (desired.egress ?? []).map((e) => [egressSet(e.address), { type: 'hash:ip', entries: e.owned ? e.sources : [] }]);
+}
+
+/** createLine for a set a delta adds (-exist: harmless if a full sync made it already). */
+export function createLineIfMissing(name: string, content: SetContent): string {
+  return `${createLine(name, content)} -exist`;
 }
 
 /** maxelem sized from the data: the next power of two above twice the count, at least 65536. */
@@ -75,6 +89,7 @@ export function renderIpsetFull(sets: SetContents, options: FullSetOptions): str
 export function renderIpsetDelta(previous: SetContents, next: SetContents): string {
   const lines: string[] = [];
   for (const [name, content] of next) {
+    if (!previous.has(name)) lines.push(createLineIfMissing(name, content));
     const before = new Set(previous.get(name)?.entries ?? []);
     const after = new Set(content.entries);
     for (const e of before) if (!after.has(e)) lines.push(`del ${name} ${e} -exist`);

@@ -3,10 +3,10 @@
 // as iptables-restore --noflush input that rewrites only chains that differ from a given current
 // RuleSet, deletes our stale chains after everything that referenced them, and fixes the jumps
 // from built-in chains. Pure. Does not decide *when* to do a full or partial sync (apply.ts does).
-import type { DesiredAddress, DesiredDataPlane, DesiredPort } from '../plan/desired.js';
+import type { DesiredAddress, DesiredDataPlane, DesiredEgress, DesiredPort } from '../plan/desired.js';
 import type { JumpRule, Table } from './render-names.js';
 import {
-  CHAINS, CHAIN_PREFIX, JUMPS, SETS, TABLES, addressChain, hex, jumpSpec, portComment, quoteComment, serviceChain,
+  CHAINS, CHAIN_PREFIX, JUMPS, SETS, TABLES, addressChain, egressSet, hex, jumpSpec, portComment, quoteComment, serviceChain,
 } from './render-names.js';
 
 /** chain -> rule specs (the text after "-A CHAIN "), in order. Insertion order is render order. */
@@ -35,11 +35,49 @@ function restoreMark(mask: string, why: string): string {
   return `${c(why)} -m conntrack --ctdir REPLY -m connmark ! --mark 0x0/${mask} -j CONNMARK --restore-mark --nfmask ${mask} --ctmask ${mask}`;
 }
 
+function uplinkOf(d: DesiredDataPlane, e: DesiredEgress): { mark: number } | undefined {
+  return d.uplinks.find((u) => u.name === e.uplink);
+}
+
+/**
+ * Egress (ADR 0009), original direction only (replies of ingress connections keep their restored
+ * mark): a pod in an egress set, arriving on an internal interface, going anywhere but a floating
+ * address, gets the packet mark of its address's uplink, so policy routing sends it out there.
+ */
+function egressMarkRules(d: DesiredDataPlane): string[] {
+  const mask = hex(d.settings.uplinkMarkMask);
+  const inputs = (d.internalInterfaces ?? []).length > 0 ? (d.internalInterfaces ?? []).map((i) => `-i ${i} `) : [''];
+  return (d.egress ?? []).flatMap((e) => {
+    const uplink = uplinkOf(d, e);
+    if (uplink === undefined) return [];
+    const match = `${c(`smartnat: egress with ${e.address}`)} -m conntrack --ctdir ORIGINAL -m set --match-set ${egressSet(e.address)} src -m set ! --match-set ${SETS.eligible} dst`;
+    return inputs.map((i) => `${i}${match} -j MARK --set-xmark ${hex(uplink.mark)}/${mask}`);
+  });
+}
+
+/** The source translation of egress: pods of an owned egress address leave its uplink as that address. */
+function egressSnatRules(d: DesiredDataPlane): string[] {
+  return (d.egress ?? []).flatMap((e) => (uplinkOf(d, e) === undefined ? [] : [
+    `-o ${e.uplink} ${c(`smartnat: egress source ${e.address}`)} -m set --match-set ${egressSet(e.address)} src -j SNAT --to-source ${e.address}`,
+  ]));
+}
+
+/** For hosts whose FORWARD policy is DROP: egress packets (marked above) and their replies. */
+function egressForwardRules(d: DesiredDataPlane): string[] {
+  const egress = d.egress ?? [];
+  if (egress.length === 0) return [];
+  return [
+    `${c('smartnat: egress of mapped pods')} -m mark ! --mark 0x0/${hex(d.settings.uplinkMarkMask)} -j ACCEPT`,
+    ...egress.map((e) => `${c(`smartnat: egress replies via ${e.address}`)} -m conntrack --ctstate RELATED,ESTABLISHED -m set --match-set ${egressSet(e.address)} dst -j ACCEPT`),
+  ];
+}
+
 function mangleRules(d: DesiredDataPlane): Map<string, string[]> {
   const mask = hex(d.settings.uplinkMarkMask);
   const allow = `-m conntrack --ctstate NEW -m set --match-set ${SETS.allow} dst,dst,src`;
   const pre = [
     restoreMark(mask, 'smartnat: reply routing'),
+    ...egressMarkRules(d),
     `${c('smartnat: not a floating address')} -m set ! --match-set ${SETS.eligible} dst -j RETURN`,
     `${c('smartnat: floating address not owned here')} -m set ! --match-set ${SETS.owned} dst -j DROP`,
     `${c('smartnat: established or related')} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`,
@@ -130,7 +168,7 @@ function natRules(d: DesiredDataPlane, fragments: readonly (readonly [DesiredAdd
   const masq = hex(d.settings.masqueradeMark);
   return new Map<string, readonly string[]>([
     [CHAINS.natServices, services],
-    [CHAINS.natPostrouting, [`${c('smartnat: masquerade toward endpoints')} -m mark --mark ${masq}/${masq} -j MASQUERADE`]],
+    [CHAINS.natPostrouting, [`${c('smartnat: masquerade toward endpoints')} -m mark --mark ${masq}/${masq} -j MASQUERADE`, ...egressSnatRules(d)]],
     ...perAddress,
     ...perService,
   ]);
@@ -141,6 +179,7 @@ function filterRules(d: DesiredDataPlane, fragments: readonly (readonly [Desired
   const forward = [
     `${c('smartnat: ports without endpoints')} -j ${CHAINS.filterReject}`,
     `${c('smartnat: connections through an uplink')} -m connmark ! --mark 0x0/${hex(d.settings.uplinkMarkMask)} -j ACCEPT`,
+    ...egressForwardRules(d),
   ];
   return new Map([[CHAINS.filterForward, forward], [CHAINS.filterReject, reject]]);
 }

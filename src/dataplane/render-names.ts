@@ -101,6 +101,11 @@ export function serviceChain(key: PortKey): string {
   return `SMARTNAT-S-${hashKey(`${key.mapping.namespace}/${key.mapping.name}/${key.address}/${key.protocol}/${key.port}`)}`;
 }
 
+/** The egress set of one external address (ADR 0009): the pods leaving with it, while it is owned here. At most 27 characters. */
+export function egressSet(address: string): string {
+  return `${SET_PREFIX}eg-${address}`;
+}
+
 export function tmpSetName(set: string): string {
   return `${TMP_SET_PREFIX}${set.slice(SET_PREFIX.length)}`;
 }

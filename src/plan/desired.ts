@@ -47,10 +47,30 @@ export interface DesiredUplink {
   readonly routes: readonly DesiredRoute[];
 }
 
+/**
+ * One external address that egress-enabled Mappings' pods leave with (ADR 0009). Rules exist for
+ * every eligible egress address; `owned` gates them through set membership (the pods are members
+ * of the address's egress set only while it is owned here).
+ */
+export interface DesiredEgress {
+  readonly address: string;
+  /** External interface of the address: egress leaves through it, translated to `address`. */
+  readonly uplink: string;
+  readonly owned: boolean;
+  /** The Mappings whose pods these are, sorted by namespace/name. */
+  readonly mappings: readonly ObjectRef[];
+  /** Pod IPs, canonical, sorted numerically; each pod IP in at most one DesiredEgress. */
+  readonly sources: readonly string[];
+}
+
 export interface DesiredDataPlane {
   readonly settings: DataPlaneSettings;
   readonly uplinks: readonly DesiredUplink[];
   readonly addresses: readonly DesiredAddress[];
+  /** Egress addresses, sorted numerically; absent or empty = no egress rules at all. */
+  readonly egress?: readonly DesiredEgress[];
+  /** Internal interfaces (sorted) pod egress may arrive on; empty = any interface. */
+  readonly internalInterfaces?: readonly string[];
 }
 
 export type LeftOutReason =
@@ -67,7 +87,9 @@ export type LeftOutReason =
   | 'notClaimed'
   | 'serviceMissing'
   | 'servicePortMissing'
-  | 'noReadyEndpoints';
+  | 'noReadyEndpoints'
+  | 'noEgressGateway'
+  | 'egressConflict';
 
 /** What happens on the wire for something left out: nothing, a reject, or rules gated off (standby). */
 export type LeftOutEffect = 'nothing' | 'reject' | 'standby';
@@ -98,5 +120,7 @@ export function withoutMapping(desired: DesiredDataPlane, ref: ObjectRef): Desir
 
 /** The same desired state with a different owned set: what an ownership change is. */
 export function withOwned(desired: DesiredDataPlane, owned: ReadonlySet<string>): DesiredDataPlane {
-  return { ...desired, addresses: desired.addresses.map((a) => ({ ...a, owned: owned.has(a.address) })) };
+  const addresses = desired.addresses.map((a) => ({ ...a, owned: owned.has(a.address) }));
+  if (desired.egress === undefined) return { ...desired, addresses };
+  return { ...desired, addresses, egress: desired.egress.map((e) => ({ ...e, owned: owned.has(e.address) })) };
 }

@@ -178,3 +178,48 @@ describe('determinism', () => {
     );
   });
 });
+
+describe('planDataPlane: egress (ADR 0009)', () => {
+  const gateways = { egress: { gateways: [{ first: 0xc6336464, last: 0xc63364c8, text: '198.51.100.100-198.51.100.200' }] } };
+  const egressPool = pool('edge', ['203.0.113.10-203.0.113.50', '192.0.2.10-192.0.2.50'], gateways);
+  const web = service('web', [{ name: 'http', port: 80 }]);
+  const slices = [
+    slice({ name: 'echo-1', service: 'echo', ports: [{ name: 'http', port: 8080 }], endpoints: [POD_1, POD_2] }),
+    slice({ name: 'web-1', service: 'web', ports: [{ name: 'http', port: 8080 }], endpoints: [POD_2, POD_3] }),
+  ];
+  const old = mapping({ name: 'echo', addresses: [VIP_2, VIP_1], ports: [{ port: 8080, servicePort: 80 }], egress: VIP_1, created: '2026-11-26T09:00:00Z' });
+  const young = mapping({ name: 'web', addresses: [VIP_2], ports: [{ port: 9090, servicePort: 80 }], egress: VIP_2 });
+
+  it('the pods of an egress Mapping leave with its egress address, on that address\'s uplink; a pod in two egress Mappings stays with the older', () => {
+    const p = plan(snapshot({ pools: [egressPool], owned: new Set([VIP_1]), mappings: [ok(young), ok(old)], services: [echo, web], endpointSlices: slices }));
+    expect(p.desired.egress).toEqual([
+      { address: VIP_1, uplink: 'ext0', owned: true, mappings: [{ namespace: 'default', name: 'echo' }], sources: [POD_1, POD_2] },
+      { address: VIP_2, uplink: 'ext0', owned: false, mappings: [{ namespace: 'default', name: 'web' }], sources: [POD_3] },
+    ]);
+    expect(p.desired.internalInterfaces).toEqual(['int0']);
+    expect(p.leftOut.filter((l) => l.reason === 'egressConflict')).toEqual([
+      expect.objectContaining({ mapping: { namespace: 'default', name: 'web' }, address: VIP_2, message: expect.stringContaining(`${POD_2} (default/echo)`) }),
+    ]);
+  });
+
+  it('a Mapping without egress adds no egress state at all (existing goldens unchanged)', () => {
+    const p = plan(snapshot({ pools: [egressPool], mappings: [ok(echoMapping)], services: [echo], endpointSlices: slices }));
+    expect(p.desired).not.toHaveProperty('egress');
+    expect(p.desired).not.toHaveProperty('internalInterfaces');
+  });
+
+  it('no egress, with a reason, when the pool has no gateway for the address or the leader granted no port on it', () => {
+    const noGateway = plan(snapshot({ mappings: [ok(old)], services: [echo], endpointSlices: slices }));
+    expect(noGateway.desired.egress).toBeUndefined();
+    expect(noGateway.leftOut).toContainEqual(expect.objectContaining({ reason: 'noEgressGateway', address: VIP_1, message: expect.stringContaining('no spec.egress.gateways') }));
+    const unclaimed = plan(snapshot({ pools: [egressPool], claimsFrom: 'leader', mappings: [ok({ ...old, status: { ...old.status, claims: [`${VIP_2}:8080/tcp`] } })], services: [echo], endpointSlices: slices }));
+    expect(unclaimed.desired.egress).toBeUndefined();
+    expect(unclaimed.leftOut).toContainEqual(expect.objectContaining({ reason: 'notClaimed', address: VIP_1, message: expect.stringContaining('no egress') }));
+  });
+
+  it('is the same whatever the order of Mappings and slices', () => {
+    const a = plan(snapshot({ pools: [egressPool], mappings: [ok(young), ok(old)], services: [echo, web], endpointSlices: slices }));
+    const b = plan(snapshot({ pools: [egressPool], mappings: [ok(old), ok(young)], services: [web, echo], endpointSlices: [...slices].reverse() }));
+    expect(b).toEqual(a);
+  });
+});

@@ -10,7 +10,8 @@ import type { DataPlaneSettings } from '../model/settings.js';
 import { maxUplinks, uplinkMark } from '../model/settings.js';
 import type { AgentFacts, AgentInterface, ServiceInfo, Snapshot } from '../model/snapshot.js';
 import { refKey } from '../model/snapshot.js';
-import type { DataPlanePlan, DesiredAddress, DesiredPort, DesiredRoute, DesiredUplink, LeftOut } from './desired.js';
+import type { DataPlanePlan, DesiredAddress, DesiredEgress, DesiredPort, DesiredRoute, DesiredUplink, LeftOut } from './desired.js';
+import { egressGatewayOf, egressSourcesOf } from './egress.js';
 import { resolveEndpoints } from './endpoints.js';
 import { claimKey } from './leader-input.js';
 
@@ -149,7 +150,8 @@ function planMappingAddress(mapping: Mapping, address: string, ctx: PlanContext)
   }
 }
 
-function planMappings(ctx: PlanContext): void {
+/** Valid, not-deleting Mappings, oldest first (the order every tie is broken in). */
+function planMappings(ctx: PlanContext): Mapping[] {
   const valid: Mapping[] = [];
   for (const entry of ctx.snapshot.mappings) {
     if (!entry.ok) {
@@ -162,6 +164,77 @@ function planMappings(ctx: PlanContext): void {
     const addresses = [...new Set(mapping.spec.addresses)].sort((a, b) => (parseIpv4(a) ?? 0) - (parseIpv4(b) ?? 0));
     for (const address of addresses) planMappingAddress(mapping, address, ctx);
   }
+  return valid;
+}
+
+interface EgressEntry {
+  readonly uplink: string;
+  readonly mappings: ObjectRef[];
+  readonly sources: string[];
+}
+
+/** Whether the leader granted the Mapping any port on `address` (only a claimant may use it for egress). */
+function holdsClaimOn(mapping: Mapping, address: string, ctx: PlanContext): boolean {
+  if (ctx.snapshot.claimsFrom !== 'leader') return true;
+  const claims = new Set(mapping.status.claims ?? []);
+  return mapping.spec.ports.some((p) => claims.has(claimKey(address, p.port, p.protocol)));
+}
+
+/**
+ * Egress (ADR 0009), for Mappings oldest first: the Service's endpoint IPs leave with the
+ * Mapping's egress address, on the agents eligible for it. A pod IP already taken by an older
+ * egress Mapping stays with that one (reason egressConflict for the younger).
+ */
+function planEgress(valid: readonly Mapping[], ctx: PlanContext): DesiredEgress[] {
+  const byAddress = new Map<string, EgressEntry>();
+  const taken = new Map<string, ObjectRef>();
+  for (const mapping of valid) {
+    const egress = mapping.spec.egress;
+    if (egress === undefined) continue;
+    const address = egress.address;
+    const placed = placeAddress(address, mapping.namespace, ctx);
+    if (!placed.ok) continue; // already reported for the address's ports
+    const gateway = egressGatewayOf(placed.value.pool.spec, address);
+    if (!gateway.ok) {
+      ctx.leftOut.push({ mapping: ref(mapping), address, reason: 'noEgressGateway', effect: 'nothing', message: `no egress for ${address}: pool ${placed.value.pool.name}: ${gateway.message}` });
+      continue;
+    }
+    if (!holdsClaimOn(mapping, address, ctx)) {
+      ctx.leftOut.push({ mapping: ref(mapping), address, reason: 'notClaimed', effect: 'nothing', message: `no egress for ${address}: the leader granted this Mapping no port on it (status.claims)` });
+      continue;
+    }
+    const service = ctx.services.get(`${mapping.namespace}/${mapping.spec.serviceName}`);
+    if (service === undefined) continue; // serviceMissing is reported per port
+    const entry = byAddress.get(address) ?? { uplink: placed.value.uplink.name, mappings: [], sources: [] };
+    byAddress.set(address, entry);
+    entry.mappings.push(ref(mapping));
+    const clashes: string[] = [];
+    for (const ip of egressSourcesOf(service, ctx.snapshot.endpointSlices)) {
+      const holder = taken.get(ip);
+      if (holder !== undefined) {
+        if (refKey(holder) !== refKey(mapping)) clashes.push(`${ip} (${refKey(holder)})`);
+        continue;
+      }
+      taken.set(ip, ref(mapping));
+      entry.sources.push(ip);
+    }
+    if (clashes.length > 0) {
+      ctx.leftOut.push({
+        mapping: ref(mapping), address, reason: 'egressConflict', effect: 'nothing',
+        message: `pods already leaving with an older Mapping's address keep it: ${clashes.slice(0, 8).join(', ')}${clashes.length > 8 ? `, and ${clashes.length - 8} more` : ''}`,
+      });
+    }
+  }
+  const owned = ctx.snapshot.owned;
+  return [...byAddress]
+    .sort(([a], [b]) => (parseIpv4(a) ?? 0) - (parseIpv4(b) ?? 0))
+    .map(([address, e]) => ({
+      address,
+      uplink: e.uplink,
+      owned: owned === 'allEligible' || owned.has(address),
+      mappings: [...e.mappings].sort((x, y) => byString(refKey(x), refKey(y))),
+      sources: [...e.sources].sort((x, y) => (parseIpv4(x) ?? 0) - (parseIpv4(y) ?? 0)),
+    }));
 }
 
 function comparePorts(a: DesiredPort, b: DesiredPort): number {
@@ -191,6 +264,10 @@ function compareLeftOut(a: LeftOut, b: LeftOut): number {
   return byString(key(a), key(b));
 }
 
+function internalInterfaces(agent: AgentFacts): string[] {
+  return agent.interfaces.filter((i) => i.role === 'internal').map((i) => i.name).sort(byString);
+}
+
 /** The desired data plane of `snapshot.agent`, and what was left out and why. */
 export function planDataPlane(snapshot: Snapshot, settings: DataPlaneSettings): DataPlanePlan {
   const { uplinks, leftOut } = planUplinks(snapshot.agent, settings);
@@ -204,7 +281,11 @@ export function planDataPlane(snapshot: Snapshot, settings: DataPlaneSettings): 
     addresses: new Map(),
     leftOut,
   };
-  planMappings(ctx);
+  const valid = planMappings(ctx);
   const addresses = finishAddresses(ctx);
-  return { desired: { settings, uplinks, addresses }, leftOut: ctx.leftOut.sort(compareLeftOut) };
+  const egress = planEgress(valid, ctx);
+  const desired = egress.length === 0
+    ? { settings, uplinks, addresses }
+    : { settings, uplinks, addresses, egress, internalInterfaces: internalInterfaces(snapshot.agent) };
+  return { desired, leftOut: ctx.leftOut.sort(compareLeftOut) };
 }

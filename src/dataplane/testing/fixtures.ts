@@ -36,7 +36,7 @@ export function agent(options: { name?: string; twoUplinks?: boolean; labels?: R
   return { name: options.name ?? 'agent-a', labels: options.labels ?? { 'smartnat.aureacentral.com/pool': 'edge' }, interfaces };
 }
 
-function range(text: string): { first: number; last: number; text: string } {
+export function range(text: string): { first: number; last: number; text: string } {
   const [from = '', to = from] = text.split('-');
   return { first: parseIpv4(from) ?? 0, last: parseIpv4(to) ?? 0, text };
 }
@@ -66,6 +66,8 @@ export interface MappingFixture {
   serviceName?: string;
   allowedSources?: string[];
   created?: string;
+  /** spec.egress enabled with this address (ADR 0009). */
+  egress?: string;
 }
 
 export function mapping(m: MappingFixture): Mapping {
@@ -78,7 +80,10 @@ export function mapping(m: MappingFixture): Mapping {
     creationTimestamp: m.created ?? '2026-11-26T10:00:00Z',
     deleting: false,
     finalizers: [],
-    spec: { addresses: m.addresses, allowedSources: m.allowedSources ?? ['0.0.0.0/0'], serviceName: m.serviceName ?? m.name, mode: 'service', ports },
+    spec: {
+      addresses: m.addresses, allowedSources: m.allowedSources ?? ['0.0.0.0/0'], serviceName: m.serviceName ?? m.name, mode: 'service', ports,
+      ...(m.egress === undefined ? {} : { egress: { address: m.egress } }),
+    },
     status: { configuredAddresses: {}, conditions: [] },
   };
 }
@@ -154,6 +159,23 @@ export function goldenSnapshots(): Record<string, Snapshot> {
       mappings: [ok(mapping({ name: 'echo', addresses: [VIP_1], ports: [{ port: 8080, servicePort: 80 }], allowedSources: ['0.0.0.0/0'] }))],
       services: [echo],
       endpointSlices: [echoSlice],
+    }),
+    // ADR 0009: echo's pods leave with VIP_1 (owned here), dns's with VIP_B (owned elsewhere: its
+    // set is empty), plain's pods get no egress; POD_2 is in both echo and dns, echo is older.
+    egress: snapshot({
+      agent: agent({ twoUplinks: true }),
+      owned: new Set([VIP_1]),
+      pools: [pool('edge', ['203.0.113.10-203.0.113.50', '192.0.2.10-192.0.2.50'], { egress: { gateways: [range('198.51.100.100-198.51.100.200')] } })],
+      mappings: [
+        ok(mapping({ name: 'echo', addresses: [VIP_1], ports: [{ port: 8080, servicePort: 80 }], egress: VIP_1, created: '2026-11-26T09:30:00Z' })),
+        ok(mapping({ name: 'dns', addresses: [VIP_B], ports: [{ port: 53, protocol: 'udp' }], egress: VIP_B })),
+        ok(mapping({ name: 'plain', serviceName: 'echo', addresses: [VIP_2], ports: [{ port: 9090, servicePort: 80 }] })),
+      ],
+      services: [echo, dns],
+      endpointSlices: [
+        slice({ name: 'echo-1', service: 'echo', ports: [{ name: 'http', port: 8080 }], endpoints: [POD_1, { ip: POD_2, ready: false }] }),
+        slice({ name: 'dns-1', service: 'dns', ports: [{ name: 'dns', port: 5353, protocol: 'udp' }], endpoints: [POD_2, POD_3] }),
+      ],
     }),
     'not-owned': snapshot({
       owned: new Set([VIP_1]),
