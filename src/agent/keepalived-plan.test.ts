@@ -72,3 +72,29 @@ describe('decideTrack', () => {
     expect(decideTrack(VIP_2, base)).toEqual({ eligible: false, role: 'standby' });
   });
 });
+
+describe('planKeepalivedInstances: egress companions (ADR 0009)', () => {
+  const gateways = (texts: string[]): { egress: { gateways: { first: number; last: number; text: string }[] } } => ({
+    egress: { gateways: pool('g', texts).spec.addresses.map((r) => ({ ...r })) },
+  });
+  const leases = [
+    lease(addressLeaseName(VIP_1), { [ANNOTATION_POOL]: 'edge', [ANNOTATION_VRID]: '3' }),
+    lease(addressLeaseName(VIP_2), { [ANNOTATION_POOL]: 'edge', [ANNOTATION_VRID]: '4' }),
+  ];
+
+  it('carries the pool-aligned gateway on the internal interface whose subnet holds it', () => {
+    const pools = [pool('edge', ['203.0.113.10-203.0.113.20'], gateways(['198.51.100.110-198.51.100.120']))];
+    const instances = planKeepalivedInstances({ me: me({}), addressLeases: leases, peerLeases: [], pools });
+    expect(instances.map((i) => [i.address, i.companion])).toEqual([
+      [VIP_1, { address: '198.51.100.110', interface: 'int0' }],
+      [VIP_2, { address: '198.51.100.111', interface: 'int0' }],
+    ]);
+  });
+
+  it('carries no companion when the pool has no egress, or the gateway is on no internal subnet of this agent', () => {
+    const none = planKeepalivedInstances({ me: me({}), addressLeases: leases, peerLeases: [], pools: [pool('edge', ['203.0.113.10-203.0.113.20'])] });
+    expect(none.map((i) => i.companion)).toEqual([undefined, undefined]);
+    const elsewhere = planKeepalivedInstances({ me: me({}), addressLeases: leases, peerLeases: [], pools: [pool('edge', ['203.0.113.10-203.0.113.20'], gateways(['198.18.9.10-198.18.9.20']))] });
+    expect(elsewhere.map((i) => i.companion)).toEqual([undefined, undefined]);
+  });
+});

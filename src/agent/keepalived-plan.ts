@@ -11,6 +11,7 @@ import { cidrContains, formatIpv4, parseInterfaceAddress, parseIpv4 } from '../m
 import type { AgentFacts } from '../model/snapshot.js';
 import { ANNOTATION_INTERFACE, ANNOTATION_POOL, ANNOTATION_VRID, parseAddressLeaseName, type LeaseRecord } from '../plan/lease-names.js';
 import { agentLabels } from '../plan/lease-view.js';
+import { egressGatewayOf } from '../plan/egress.js';
 import { ANNOTATION_INTERFACES, decodeInterfaces, type PublishedInterface } from './facts.js';
 
 export interface KeepalivedPlanInput {
@@ -32,6 +33,15 @@ function findOn(interfaces: readonly { name: string; addresses: readonly string[
     }
   }
   return undefined;
+}
+
+/** The egress gateway of `address` (ADR 0009) and the internal interface whose subnet holds it. */
+function companionOf(me: AgentFacts, pool: AddressPool, address: string): { address: string; interface: string } | undefined {
+  const verdict = egressGatewayOf(pool.spec, address);
+  if (!verdict.ok) return undefined;
+  const internals = me.interfaces.filter((i) => i.role === 'internal').map((i) => ({ name: i.name, addresses: i.addresses.map((a) => a.text) }));
+  const on = findOn(internals, parseIpv4(verdict.gateway) ?? 0, undefined);
+  return on === undefined ? undefined : { address: verdict.gateway, interface: on.name };
 }
 
 /** Instances for every eligible address, sorted by address. */
@@ -58,7 +68,11 @@ export function planKeepalivedInstances(input: KeepalivedPlanInput): KeepalivedI
         return s === undefined ? [] : [s.source];
       });
     const peersSorted = [...new Set(peerAddresses)].sort((x, y) => (parseIpv4(x) ?? 0) - (parseIpv4(y) ?? 0));
-    out.push({ address, interface: itf.name, vrid, sourceAddress: itf.source, peers: peersSorted, advertIntervalMs: pool.spec.vrrp.advertIntervalMs });
+    const companion = companionOf(input.me, pool, address);
+    out.push({
+      address, interface: itf.name, vrid, sourceAddress: itf.source, peers: peersSorted, advertIntervalMs: pool.spec.vrrp.advertIntervalMs,
+      ...(companion === undefined ? {} : { companion }),
+    });
   }
   return out.sort((a, b) => (parseIpv4(a.address) ?? 0) - (parseIpv4(b.address) ?? 0));
 }

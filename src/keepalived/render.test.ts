@@ -38,7 +38,32 @@ export const LONE_AGENT: KeepalivedInput = {
   instances: [{ address: VIP_1, interface: 'ext0', vrid: 10, sourceAddress: AGENT_A_EXT0, peers: [], advertIntervalMs: 100 }],
 };
 
+/** ADR 0009: each instance also carries its address's egress gateway on the internal interface. */
+export const EGRESS_COMPANIONS: KeepalivedInput = {
+  agent: 'agent-a',
+  stateDir: '/run/smartnat/agent-a',
+  instances: [
+    { address: VIP_1, interface: 'ext0', vrid: 10, sourceAddress: AGENT_A_EXT0, peers: [AGENT_B_EXT0], advertIntervalMs: 100, companion: { address: '198.51.100.110', interface: 'int0' } },
+    { address: VIP_2, interface: 'ext0', vrid: 11, sourceAddress: AGENT_A_EXT0, peers: [AGENT_B_EXT0], advertIntervalMs: 100 },
+  ],
+};
+
 describe('keepalived rendering', () => {
+  it('puts an egress companion in the same instance as its address, on its own interface (golden)', () => {
+    const text = renderKeepalivedConfig(template, EGRESS_COMPANIONS);
+    expectGolden('keepalived/egress-companion.conf', text);
+    expect(text).toContain(`virtual_ipaddress {\n        ${VIP_1}/32 dev ext0\n        198.51.100.110/32 dev int0\n    }`);
+    expect(text).toContain(`virtual_ipaddress {\n        ${VIP_2}/32 dev ext0\n    }`);
+  });
+
+  it('refuses a companion that is not an IPv4 address, has a bad interface, or repeats an address', () => {
+    const one = EGRESS_COMPANIONS.instances[0]!;
+    const withCompanion = (companion: { address: string; interface: string }): KeepalivedInput => ({ ...EGRESS_COMPANIONS, instances: [{ ...one, companion }] });
+    expect(() => computeKeepalivedView(withCompanion({ address: '198.51.100.1; rm', interface: 'int0' }))).toThrow(KeepalivedRenderError);
+    expect(() => computeKeepalivedView(withCompanion({ address: '198.51.100.110', interface: 'int0 x' }))).toThrow(/bad companion interface/);
+    expect(() => computeKeepalivedView(withCompanion({ address: VIP_1, interface: 'int0' }))).toThrow(/listed twice/);
+  });
+
   it('renders three agents, two interfaces (golden)', () => {
     expectGolden('keepalived/three-agents.conf', renderKeepalivedConfig(template, THREE_AGENTS));
   });

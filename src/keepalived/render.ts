@@ -28,6 +28,11 @@ export interface KeepalivedInstanceInput {
   /** The other eligible agents' addresses on that interface. Never empty: see renderKeepalivedConfig. */
   readonly peers: readonly string[];
   readonly advertIntervalMs: number;
+  /**
+   * The address's egress gateway (ADR 0009): an internal address carried by the same instance, so
+   * it is on the wire exactly where the external address is. Absent when the pool has no egress.
+   */
+  readonly companion?: { readonly address: string; readonly interface: string };
 }
 
 export interface KeepalivedInput {
@@ -89,6 +94,8 @@ interface InstanceView {
   readonly sourceAddress: string;
   readonly peers: readonly string[];
   readonly address: string;
+  /** Zero or one companion address (a list, so the logic-free template only iterates). */
+  readonly companions: readonly { readonly address: string; readonly interface: string }[];
   readonly eligibility: { readonly name: string; readonly path: string };
   readonly priority: { readonly name: string; readonly path: string };
 }
@@ -101,6 +108,14 @@ export interface KeepalivedView {
   readonly garpMasterRepeat: number;
   readonly agentTrack: { readonly name: string; readonly path: string };
   readonly instances: readonly InstanceView[];
+}
+
+function companionView(owner: string, c: { address: string; interface: string }, seen: Set<string>): { address: string; interface: string } {
+  const address = ipv4(c.address, `${owner} companion`);
+  if (!IFNAME.test(c.interface)) throw new KeepalivedRenderError(`${owner}: bad companion interface name ${JSON.stringify(c.interface)}`);
+  if (seen.has(address)) throw new KeepalivedRenderError(`${owner}: companion ${address} listed twice`);
+  seen.add(address);
+  return { address, interface: c.interface };
 }
 
 /** Pure: validates the input and decides every value the template prints. */
@@ -123,6 +138,7 @@ export function computeKeepalivedView(input: KeepalivedInput): KeepalivedView {
     const peers = [...new Set(i.peers.map((p) => ipv4(p, `${address} peer`)))]
       .filter((p) => p !== sourceAddress)
       .sort((a, b) => ipv4Number(a) - ipv4Number(b));
+    const companions = i.companion === undefined ? [] : [companionView(address, i.companion, seenAddress)];
     const name = instanceName(address);
     const paths = trackFilePaths(input.stateDir, address);
     return {
@@ -136,6 +152,7 @@ export function computeKeepalivedView(input: KeepalivedInput): KeepalivedView {
       // (DESIGN.md 3.3), so a lone agent names itself as its only peer: its adverts go nowhere else.
       peers: peers.length > 0 ? peers : [sourceAddress],
       address,
+      companions,
       eligibility: { name: `${name}_elig`, path: paths.eligibility },
       priority: { name: `${name}_prio`, path: paths.priority },
     };
