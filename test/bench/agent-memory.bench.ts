@@ -4,7 +4,10 @@
 // Each Mapping has one TCP port (distinct address:port pairs on the lab pools) and a Service
 // (headless: the lab's ClusterIP range is a /24) and EndpointSlice of its own. Once every agent's kernel holds every Mapping's DNAT rules (or 300 s
 // passed) and 30 s more, RSS is read from /proc at the start and end of a window, CPU is
-// utime+stime over it; the agents' own event-loop lag gauge is read at the end.
+// utime+stime over it; the agents' event-loop lag gauge (the largest delay since the previous
+// scrape) is scraped at the start of the window, which resets it, and at its end. The agents'
+// fence attempts and address-lease transitions are read before the first create and at the end:
+// under load, any of them is a false failover (nothing was killed).
 import { writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -26,7 +29,19 @@ export interface AgentMemoryFigures {
   /** Seconds from the first create until every agent held every rule (null: not within 300 s). */
   programmedAfterSeconds: number | null;
   dnatRulesSeen: Record<string, number>;
-  agents: { name: string; rssStartMiB: number | null; rssEndMiB: number | null; cpuPercentOfOneCore: number | null; eventLoopLagSeconds: number | null }[];
+  agents: {
+    name: string;
+    rssStartMiB: number | null;
+    rssEndMiB: number | null;
+    cpuPercentOfOneCore: number | null;
+    /** Largest event-loop delay within the window. */
+    eventLoopLagSeconds: number | null;
+    /** Largest event-loop delay from the first create to the start of the window (creation and programming). */
+    loadLagSeconds?: number | null;
+    /** Fence attempts and lease transitions by this agent from before the first create to the end. */
+    fences?: number | null;
+    leaseTransitions?: number | null;
+  }[];
 }
 
 /** Endpoint j of Mapping i, spread over 198.51.100.30-229. */
@@ -39,22 +54,41 @@ async function countDnat(netns: string): Promise<number> {
   return r.stdout.split('\n').filter((l) => l.includes('"bench/m-') && l.includes('-j DNAT')).length;
 }
 
-async function readLag(metricsUrl: string): Promise<number | null> {
+interface Scrape {
+  lag: number | null;
+  fences: number | null;
+  transitions: number | null;
+}
+
+/** Sum of every sample of a metric family (all label sets); null when absent. */
+export function sumOf(text: string, name: string): number | null {
+  let sum: number | null = null;
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)(?:\{[^}]*\})? (\S+)$/.exec(line);
+    if (m?.[1] === name) sum = (sum ?? 0) + Number(m[2]);
+  }
+  return sum;
+}
+
+async function scrape(metricsUrl: string): Promise<Scrape> {
   try {
     const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) });
-    const m = /^smartnat_event_loop_lag_seconds (\S+)$/m.exec(await res.text());
-    return m ? Number(m[1]) : null;
+    const text = await res.text();
+    return { lag: sumOf(text, 'smartnat_event_loop_lag_seconds'), fences: sumOf(text, 'smartnat_fence_attempts_total') ?? 0, transitions: sumOf(text, 'smartnat_lease_transitions_total') ?? 0 };
   } catch (err: unknown) {
     void err;
-    return null;
+    return { lag: null, fences: null, transitions: null };
   }
 }
+
+const delta = (end: number | null, start: number | null | undefined): number | null => (end === null || start === null || start === undefined ? null : end - start);
 
 async function measure(lab: LabDescriptor, mappings: number, perMapping: number, windowSeconds: number): Promise<AgentMemoryFigures> {
   const apis = apisOf(lab.kubeconfig);
   await apis.core.createNamespace({ body: { metadata: { name: NS } } });
   const demo = new Set(lab.mappings.flatMap((m) => m.addresses));
   const pool = lab.pools.flatMap((p) => p.addresses).filter((a) => !demo.has(a));
+  const before = await Promise.all(lab.agents.map(async (a) => scrape(a.metrics)));
   const t0 = performance.now();
   const plan = Array.from({ length: mappings }, (_, i) => ({ i, ...planBackgroundMapping(i, pool) }));
   await inBatches(plan, 8, async (m) => {
@@ -78,20 +112,24 @@ async function measure(lab: LabDescriptor, mappings: number, perMapping: number,
   }
   process.stderr.write(`bench: DNAT rules ${JSON.stringify(seen)} (want ${want} each); settling 30 s\n`);
   await sleep(30_000);
-  const start = await Promise.all(lab.agents.map(async (a) => ({ rss: await readRssMiB(a.pid), cpu: await readCpuTicks(a.pid) })));
+  const start = await Promise.all(lab.agents.map(async (a) => ({ rss: await readRssMiB(a.pid), cpu: await readCpuTicks(a.pid), scrape: await scrape(a.metrics) })));
   const w0 = performance.now();
   await sleep(windowSeconds * 1000);
   const elapsed = (performance.now() - w0) / 1000;
   const agents = await Promise.all(
     lab.agents.map(async (a, k) => {
       const cpu = await readCpuTicks(a.pid);
-      const before = start[k]?.cpu ?? null;
+      const cpuBefore = start[k]?.cpu ?? null;
+      const end = await scrape(a.metrics);
       return {
         name: a.name,
         rssStartMiB: start[k]?.rss ?? null,
         rssEndMiB: await readRssMiB(a.pid),
-        cpuPercentOfOneCore: cpu === null || before === null ? null : Math.round(((cpu - before) / CLOCK_TICKS / elapsed) * 1000) / 10,
-        eventLoopLagSeconds: await readLag(a.metrics),
+        cpuPercentOfOneCore: cpu === null || cpuBefore === null ? null : Math.round(((cpu - cpuBefore) / CLOCK_TICKS / elapsed) * 1000) / 10,
+        eventLoopLagSeconds: end.lag,
+        loadLagSeconds: start[k]?.scrape.lag ?? null,
+        fences: delta(end.fences, before[k]?.fences),
+        leaseTransitions: delta(end.transitions, before[k]?.transitions),
       };
     }),
   );

@@ -153,6 +153,7 @@ export function renderApiWritesSection(r: BenchResult<ApiWritesFigures>): string
 export function renderAgentMemorySection(r: BenchResult<AgentMemoryFigures>): string {
   const f = r.figures;
   const mib = (v: number | null): string => (v === null ? '—' : `${v} MiB`);
+  const seconds = (v: number | null | undefined): string => (v === null || v === undefined ? '—' : `${v.toFixed(3)} s`);
   const worst = Math.max(...f.agents.map((a) => a.rssEndMiB ?? 0));
   return [
     `## Agent memory and CPU at ${f.mappings} Mappings / ${f.mappings * f.endpointsPerMapping} endpoints (issue 9 item 7, second part)`,
@@ -168,11 +169,14 @@ export function renderAgentMemorySection(r: BenchResult<AgentMemoryFigures>): st
         : `Every agent's kernel held every DNAT rule ${f.programmedAfterSeconds} s after the first create`) +
       ` (rules seen: ${Object.entries(f.dnatRulesSeen).map(([a, n]) => `${a} ${n}`).join(', ')});`,
     `30 s later a ${f.windowSeconds} s window opened: RSS (VmRSS) at its start and end, CPU (utime+stime) over it, the agent's`,
-    '`smartnat_event_loop_lag_seconds` at its end.',
+    '`smartnat_event_loop_lag_seconds` (largest event-loop delay since the previous scrape) scraped at the window\'s start and end:',
+    '"lag under load" covers the first create to the window (creating and programming everything), "lag idle" the window.',
+    'Fences and lease transitions count what each agent did from before the first create to the end: nothing was killed, so any',
+    'is a false failover.',
     '',
-    '| agent | RSS at start | RSS at end | CPU, % of one core | event-loop lag |',
-    '| --- | --- | --- | --- | --- |',
-    ...f.agents.map((a) => `| ${a.name} | ${mib(a.rssStartMiB)} | ${mib(a.rssEndMiB)} | ${a.cpuPercentOfOneCore ?? '—'} | ${a.eventLoopLagSeconds === null ? '—' : `${a.eventLoopLagSeconds.toFixed(3)} s`} |`),
+    '| agent | RSS at start | RSS at end | CPU idle, % of one core | lag under load | lag idle | fences | lease transitions |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...f.agents.map((a) => `| ${a.name} | ${mib(a.rssStartMiB)} | ${mib(a.rssEndMiB)} | ${a.cpuPercentOfOneCore ?? '—'} | ${seconds(a.loadLagSeconds)} | ${seconds(a.eventLoopLagSeconds)} | ${a.fences ?? '—'} | ${a.leaseTransitions ?? '—'} |`),
     '',
     `Target < 150 MB RSS: ${worst * 1.048576 < 150 ? 'met' : '**missed**'} (largest at the end of the window ${worst} MiB = ${(worst * 1.048576).toFixed(0)} MB).`,
     '',
