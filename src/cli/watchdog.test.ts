@@ -1,10 +1,10 @@
-// The watchdog's decisions (pure) and its override of track/agent.alive on a real file system:
-// a fault overwrites, a recovery restores exactly what was there unless the agent wrote since.
+// The watchdog's decisions (pure) and its fault of track/agent.alive on a real file system: a fault
+// writes 1, and only the agent's own write lifts it (the watchdog never puts the old value back).
 import { describe, expect, test } from '@jest/globals';
-import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AliveFileOverride, decideHeartbeat, FAULT_TEXT, parseDurationMs, type HeartbeatState } from './watchdog.js';
+import { AliveFileFault, decideHeartbeat, FAULT_TEXT, parseDurationMs, type HeartbeatState } from './watchdog.js';
 
 const STALE = 2000;
 
@@ -45,66 +45,49 @@ describe('parseDurationMs', () => {
   test.each(['-1s', 'soon', '', '2h'])('%j is refused', (text) => expect(() => parseDurationMs(text, '--x')).toThrow('--x: expected a duration'));
 });
 
-describe('AliveFileOverride on a real directory', () => {
+describe('AliveFileFault on a real directory', () => {
   function dir(): { path: string; cleanup: () => void } {
     const d = mkdtempSync(join(tmpdir(), 'smartnat-watchdog-'));
     mkdirSync(join(d, 'track'));
     return { path: join(d, 'track', 'agent.alive'), cleanup: () => rmSync(d, { recursive: true, force: true }) };
   }
 
-  test('fault writes 1; restore puts back the agent\'s 0', async () => {
+  test('restarted agent behind a stale heartbeat: the fault stays when the heartbeat returns, until the agent writes 0 itself', async () => {
     const { path, cleanup } = dir();
     try {
       writeFileSync(path, '0\n');
-      const o = new AliveFileOverride(path);
-      await o.fault();
+      const f = new AliveFileFault(path);
+      await f.fault();
       expect(readFileSync(path, 'utf8')).toBe(FAULT_TEXT);
-      expect(o.active).toBe(true);
-      expect(await o.restore()).toBe(true);
-      expect(readFileSync(path, 'utf8')).toBe('0\n');
-      expect(o.active).toBe(false);
+      expect(f.active).toBe(true);
+      // The heartbeat is back, but the agent has not decided yet: its old track files must not come back to life.
+      expect(await f.release()).toBe(false);
+      expect(f.active).toBe(false);
+      expect(readFileSync(path, 'utf8')).toBe(FAULT_TEXT);
     } finally {
       cleanup();
     }
   });
 
-  test('a file that did not exist is removed again on restore', async () => {
+  test('when the agent wrote 0 before the heartbeat was seen again, release reports it lifted and leaves the 0', async () => {
     const { path, cleanup } = dir();
     try {
-      const o = new AliveFileOverride(path);
-      await o.fault();
-      expect(readFileSync(path, 'utf8')).toBe(FAULT_TEXT);
-      expect(await o.restore()).toBe(true);
-      expect(existsSync(path)).toBe(false);
-    } finally {
-      cleanup();
-    }
-  });
-
-  test('when the agent wrote the file meanwhile, its value stands', async () => {
-    const { path, cleanup } = dir();
-    try {
+      const f = new AliveFileFault(path);
+      await f.fault();
       writeFileSync(path, '0\n');
-      const o = new AliveFileOverride(path);
-      await o.fault();
-      writeFileSync(path, '0\n');
-      expect(await o.restore()).toBe(false);
+      expect(await f.release()).toBe(true);
       expect(readFileSync(path, 'utf8')).toBe('0\n');
     } finally {
       cleanup();
     }
   });
 
-  test('when the agent itself wrote 1 meanwhile (same text, newer mtime), the fault is not lifted', async () => {
+  test('a fault creates a missing file (and its directory)', async () => {
     const { path, cleanup } = dir();
     try {
-      writeFileSync(path, '0\n');
-      const o = new AliveFileOverride(path);
-      await o.fault();
-      await new Promise((r) => setTimeout(r, 20));
-      writeFileSync(path, '1\n');
-      expect(await o.restore()).toBe(false);
-      expect(readFileSync(path, 'utf8')).toBe('1\n');
+      rmSync(join(path, '..'), { recursive: true });
+      await new AliveFileFault(path).fault();
+      expect(readFileSync(path, 'utf8')).toBe(FAULT_TEXT);
     } finally {
       cleanup();
     }

@@ -2,10 +2,10 @@
 // outside the agent's PID namespace (DESIGN 3.3, ADR 0007). It runs keepalived on the config the
 // agent renders into the shared state dir (`keepalived -t` first, SIGHUP when the text changes)
 // and faults every VRRP instance — `1` into track/agent.alive — when the agent's heartbeat (its
-// /healthz, or a file's mtime) has been failing for --stale-after. When the heartbeat comes back it
-// restores what it overwrote, unless the agent has written the file since. Does not decide
-// ownership and never writes a per-address track file.
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+// /healthz, or a file's mtime) has been failing for --stale-after. Only the agent lifts the fault:
+// it writes 0 after it has written every per-address track file of its current decision. Does not
+// decide ownership and never writes a per-address track file.
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
@@ -72,50 +72,39 @@ export function fileHeartbeat(path: string, staleAfterMs: number, wallNow: () =>
   };
 }
 
-// ---- the fault override on track/agent.alive ------------------------------------------------------
-
-/** What the watchdog overwrote, so it can put it back exactly. */
-interface Override {
-  readonly previous: string | undefined;
-  readonly writtenMtimeMs: number;
-}
+// ---- the fault on track/agent.alive ------------------------------------------------------------------
 
 export const FAULT_TEXT = '1\n';
 
-export class AliveFileOverride {
-  private override: Override | undefined;
+/**
+ * The watchdog's fault. It is never undone by the watchdog: the per-address track files still hold
+ * the decision of the agent that went stale, and a restarted agent has not decided anything yet.
+ * Putting the old 0 back when its heartbeat returned made the lab's restarted agent master (for
+ * ~0.5 s) of an address a peer had taken over meanwhile: the dead agent's "holder" track files came
+ * back to life, and the peer no longer advertised to it (a fenced agent is no unicast peer). The
+ * agent writes 0 itself, after its track files, on every keepalived pass.
+ */
+export class AliveFileFault {
+  private faulted = false;
 
   constructor(readonly path: string) {}
 
   get active(): boolean {
-    return this.override !== undefined;
+    return this.faulted;
   }
 
-  /** Writes `1` (every instance to FAULT), remembering the content it replaced. */
+  /** Writes `1`: every instance to FAULT. */
   async fault(): Promise<void> {
-    const previous = await readFile(this.path, 'utf8').catch(() => undefined);
     await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
     await writeFile(this.path, FAULT_TEXT);
-    this.override = { previous, writtenMtimeMs: (await stat(this.path)).mtimeMs };
+    this.faulted = true;
   }
 
-  /**
-   * Undoes the fault if the file is still ours (same content and mtime); if the agent wrote it since,
-   * the agent's value stands. Returns whether it restored.
-   */
-  async restore(): Promise<boolean> {
-    const o = this.override;
-    this.override = undefined;
-    if (o === undefined) return false;
-    try {
-      const [text, st] = await Promise.all([readFile(this.path, 'utf8'), stat(this.path)]);
-      if (text !== FAULT_TEXT || st.mtimeMs !== o.writtenMtimeMs) return false;
-    } catch {
-      return false;
-    }
-    if (o.previous === undefined) await rm(this.path, { force: true });
-    else await writeFile(this.path, o.previous);
-    return true;
+  /** The heartbeat is back: forget the fault; true when the agent has already lifted it (the file is no longer 1). */
+  async release(): Promise<boolean> {
+    this.faulted = false;
+    const text = await readFile(this.path, 'utf8').catch(() => undefined);
+    return text !== undefined && text !== FAULT_TEXT;
   }
 }
 
@@ -196,7 +185,7 @@ export class KeepalivedFollower {
 
 export interface WatchdogOptions {
   readonly probe: HeartbeatProbe;
-  readonly alive: AliveFileOverride;
+  readonly alive: AliveFileFault;
   readonly keepalived?: KeepalivedFollower;
   readonly staleAfterMs: number;
   readonly intervalMs: number;
@@ -216,8 +205,8 @@ export async function runWatchdog(o: WatchdogOptions, signal: AbortSignal): Prom
       await o.alive.fault();
       o.log.warn({ component: 'watchdog', reason: 'heartbeatStale', staleAfterMs: o.staleAfterMs }, 'agent heartbeat stale: every VRRP instance faulted');
     } else if (d.action === 'recover') {
-      const restored = await o.alive.restore();
-      o.log.info({ component: 'watchdog', restored }, restored ? 'agent heartbeat back: fault lifted' : 'agent heartbeat back: the agent has rewritten its alive file');
+      const lifted = await o.alive.release();
+      o.log.info({ component: 'watchdog', lifted }, lifted ? 'agent heartbeat back: the agent has lifted the fault' : 'agent heartbeat back: the fault stays until the agent writes its track files and lifts it');
     }
     if (o.keepalived !== undefined) {
       const outcome = await o.keepalived.follow();
@@ -288,7 +277,7 @@ export function register(program: Command, io: CliIo): void {
       process.on('SIGINT', onSignal);
       log.info({ component: 'watchdog', staleAfterMs, intervalMs, keepalived: flags.keepalived }, 'keepalived watchdog started');
       try {
-        await runWatchdog({ probe, alive: new AliveFileOverride(agentTrackFilePath(flags.stateDir)), ...(keepalived ? { keepalived } : {}), staleAfterMs, intervalMs, log }, abort.signal);
+        await runWatchdog({ probe, alive: new AliveFileFault(agentTrackFilePath(flags.stateDir)), ...(keepalived ? { keepalived } : {}), staleAfterMs, intervalMs, log }, abort.signal);
       } finally {
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);

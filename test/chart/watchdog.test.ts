@@ -1,7 +1,7 @@
 // The chart's keepalived container command as a real process: `smartnat keepalived-watchdog`
 // (through tsx) watching a real HTTP /healthz. When the endpoint fails for --stale-after it writes
-// 1 into track/agent.alive; when it answers again it restores the agent's 0; SIGTERM ends it with
-// status 0. keepalived itself is not run here (--no-keepalived): starting it needs a network
+// 1 into track/agent.alive; when it answers again the 1 stays until the agent writes its own 0
+// (the watchdog never lifts its fault itself); SIGTERM ends it with status 0. keepalived itself is not run here (--no-keepalived): starting it needs a network
 // namespace of its own.
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,7 +28,7 @@ afterEach(async () => {
 });
 
 describe('smartnat keepalived-watchdog (real process, real HTTP heartbeat)', () => {
-  test('faults agent.alive when /healthz fails for --stale-after, restores it when it answers, exits 0 on SIGTERM', async () => {
+  test('faults agent.alive when /healthz fails for --stale-after, leaves the fault to the agent to lift when it answers, exits 0 on SIGTERM', async () => {
     let healthy = true;
     server = createServer((_req, res) => {
       res.statusCode = healthy ? 200 : 503;
@@ -71,7 +71,9 @@ describe('smartnat keepalived-watchdog (real process, real HTTP heartbeat)', () 
     await waitFor(() => log.includes('"reason":"heartbeatStale"'), { timeoutMs: 5000, intervalMs: 20, what: `the stale-heartbeat log line; log:\n${log}` });
 
     healthy = true;
-    await waitFor(() => readFileSync(alive, 'utf8') === '0\n', { timeoutMs: 5000, intervalMs: 20, what: `agent.alive to be restored; log:\n${log}` });
+    await waitFor(() => log.includes('agent heartbeat back'), { timeoutMs: 5000, intervalMs: 20, what: `the heartbeat-back log line; log:\n${log}` });
+    expect(readFileSync(alive, 'utf8')).toBe('1\n');
+    expect(log).toContain('"lifted":false');
 
     child.kill('SIGTERM');
     const result = await child;
