@@ -81,6 +81,8 @@ interface LabRecord {
   readonly slot: number;
   readonly mainJs: string;
   readonly withAgents: boolean;
+  /** `--lease-duration` of every agent; absent = the agent's default. */
+  readonly leaseDurationMs?: number;
   /** Where kube-apiserver, etcd, kubectl and helm came from. */
   readonly binDir?: string;
   complete: boolean;
@@ -110,6 +112,11 @@ export interface UpOptions extends LabOptions {
    * that start keepalived themselves. Kept for the lab's life (repairs and revives use it too).
    */
   readonly podAgents?: readonly string[];
+  /**
+   * The agents' lease duration (`--lease-duration`), e.g. longer than an agent takes to restart on a
+   * loaded machine, to show a restart within the lease duration. Absent = the agent's default.
+   */
+  readonly leaseDurationMs?: number;
 }
 
 export interface UpResult {
@@ -454,7 +461,7 @@ export async function labUp(o: UpOptions = {}): Promise<UpResult> {
   const { spec, plan } = planLab(name);
   const unknownPods = (o.podAgents ?? []).filter((n) => !plan.agents.some((a) => a.name === n));
   if (unknownPods.length) throw new LabError(`podAgents: no agent ${unknownPods.join(', ')} (agents: ${plan.agents.map((a) => a.name).join(', ')})`);
-  const rec: LabRecord = { version: 1, name, dir, slot, mainJs, withAgents, binDir, complete: false, agents: [] };
+  const rec: LabRecord = { version: 1, name, dir, slot, mainJs, withAgents, binDir, complete: false, agents: [], ...(o.leaseDurationMs !== undefined ? { leaseDurationMs: o.leaseDurationMs } : {}) };
   plan.agents.forEach((a, i) => {
     const m = managementAddresses(slot, i);
     const stateDir = join(dir, 'agents', a.name);
@@ -617,6 +624,7 @@ function agentArgs(rec: LabRecord, a: AgentRecord): string[] {
     '--state-dir', a.stateDir,
     '--metrics-address', `${a.agentAddress}:${METRICS_PORT}`,
     '--log-level', 'info',
+    ...(rec.leaseDurationMs !== undefined ? ['--lease-duration', `${rec.leaseDurationMs}ms`] : []),
   ];
 }
 
