@@ -3,6 +3,7 @@
 // files-only port, elector and leader duties, health server) and runs until SIGTERM/SIGINT, then
 // hands every held address to its successor, waits the grace period, stops keepalived, exits 0.
 // Does not read process.env or argv (main.ts passes them in).
+import { startCpuProfile } from './cpu-profile.js';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -194,11 +195,21 @@ export async function runAgent(flags: AgentFlags, io: CliIo, signals: SignalSour
     signals.once('SIGTERM', () => resolve('SIGTERM'));
     signals.once('SIGINT', () => resolve('SIGINT'));
   });
+  const profile = await startCpuProfile(config.name).catch((err: unknown) => {
+    log.warn({ component: 'agent', err }, 'cannot start the CPU profiler (SMARTNAT_CPU_PROFILE_DIR)');
+    return undefined;
+  });
   await created.start();
   const signal = await stop;
   log.info({ component: 'agent', reason: signal }, 'shutting down: handing off every held address');
   const { handedOff } = await created.shutdown();
   log.info({ component: 'agent', addresses: handedOff.length }, 'handed off; stopped');
+  if (profile !== undefined) {
+    await profile.stop().then(
+      (path) => log.info({ component: 'agent', path }, 'CPU profile written'),
+      (err: unknown) => log.warn({ component: 'agent', err }, 'cannot write the CPU profile'),
+    );
+  }
   await health.close();
   metrics.close();
 }
