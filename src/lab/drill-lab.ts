@@ -105,14 +105,17 @@ export class LabHands {
     if (lines.length) await this.host.run('ip', ['-n', agent.netns, '-force', '-batch', '-'], { input: lines.join('\n') + '\n', okExitCodes: [0, 1] });
   }
 
-  /** Removes `addresses` from every interface of the agent that carries them (a rebooted host has none). */
+  /**
+   * Removes `addresses`, and every /32 (keepalived's floating addresses, egress gateways among
+   * them: ADR 0009), from every interface of the agent (a rebooted host has none).
+   */
   async removeAddresses(agent: DrillAgent, addresses: readonly string[]): Promise<void> {
     const { stdout } = await this.host.run('ip', ['-n', agent.netns, '-4', '-j', 'addr', 'show']);
     const links = JSON.parse(stdout) as { ifname: string; addr_info?: { local?: string; prefixlen?: number }[] }[];
     const lines: string[] = [];
     for (const l of links) {
       for (const i of l.addr_info ?? []) {
-        if (i.local !== undefined && addresses.includes(i.local)) lines.push(`addr del ${i.local}/${i.prefixlen ?? 32} dev ${checkIfname(l.ifname)}`);
+        if (i.local !== undefined && (addresses.includes(i.local) || i.prefixlen === 32)) lines.push(`addr del ${i.local}/${i.prefixlen ?? 32} dev ${checkIfname(l.ifname)}`);
       }
     }
     if (lines.length) await this.host.run('ip', ['-n', agent.netns, '-force', '-batch', '-'], { input: lines.join('\n') + '\n', okExitCodes: [0, 1] });
