@@ -1,14 +1,25 @@
 // Per-agent data-plane health with hysteresis (DESIGN.md 3.1 "Per-address health"): a fresh agent
-// lease does not mean the data plane works. An external or internal link that is down makes the
-// agent unhealthy after a short hold-down; it becomes healthy again only after a longer one, so a
-// flapping link does not move addresses back and forth. Pure; the agent probes the links and
-// publishes the result on its lease (annotation /health), where every agent's ranking reads it.
+// lease does not mean the data plane works. A failing check — an external or internal link down,
+// keepalived in FAULT for an address this agent made eligible, no internal next hop of any ready
+// endpoint answering — makes the agent unhealthy after a short hold-down; it becomes healthy again
+// only after a longer one, so a flapping input does not move addresses back and forth. Pure; the
+// agent samples its inputs and publishes the result on its lease (annotation /health), where every
+// agent's ranking reads it.
+
+/** What a sample checked: a link's state, keepalived's state of one address, internal reachability. */
+export type HealthCheck = 'link' | 'vrrp' | 'reachability';
+
 export interface LinkSample {
+  /** The interface ('link', 'reachability') or the address ('vrrp'). */
   readonly name: string;
   readonly role: 'external' | 'internal';
-  /** Administratively up and carrier present. */
+  /** Link: administratively up and carrier present. vrrp: not in FAULT. reachability: a next hop answered. */
   readonly up: boolean;
+  /** Absent = 'link'. */
+  readonly check?: HealthCheck;
 }
+
+const CHECK_ORDER: Readonly<Record<HealthCheck, number>> = { link: 0, vrrp: 1, reachability: 2 };
 
 export interface HealthSettings {
   /** A failure must last this long before the agent says it is unhealthy. */
@@ -32,13 +43,42 @@ export function initialHealth(now: number): HealthState {
   return { published: 'ok', observed: 'ok', observedSince: now };
 }
 
-/** The first failing link in a stable order (external before internal, then by name), or 'ok'. */
+function reasonOf(s: LinkSample): string {
+  switch (s.check ?? 'link') {
+    case 'link':
+      return `${s.role}LinkDown:${s.name}`;
+    case 'vrrp':
+      return `vrrpFault:${s.name}`;
+    case 'reachability':
+      return `internalUnreachable:${s.name}`;
+  }
+}
+
+/**
+ * The first failing sample in a stable order, or 'ok': links before keepalived before reachability
+ * (a down link also faults keepalived and cuts next hops off: the reason names the cause), external
+ * before internal, then by name.
+ */
 export function sampleReason(links: readonly LinkSample[]): string {
   const down = links
     .filter((l) => !l.up)
-    .sort((a, b) => (a.role === b.role ? (a.name < b.name ? -1 : 1) : a.role === 'external' ? -1 : 1));
+    .sort((a, b) => CHECK_ORDER[a.check ?? 'link'] - CHECK_ORDER[b.check ?? 'link'] || (a.role === b.role ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.role === 'external' ? -1 : 1));
   const first = down[0];
-  return first === undefined ? 'ok' : `${first.role}LinkDown:${first.name}`;
+  return first === undefined ? 'ok' : reasonOf(first);
+}
+
+/**
+ * keepalived's last reported state of every address this agent has made eligible (holder,
+ * degraded or releasing): FAULT there means the wire cannot carry what the lease says (its
+ * interface lost its address or carrier, a track file faulted it). Addresses this agent keeps
+ * ineligible are in FAULT on purpose and give no sample; an address keepalived has not reported
+ * yet is not judged.
+ */
+export function vrrpSamples(eligible: ReadonlyMap<string, boolean>, states: ReadonlyMap<string, string>): LinkSample[] {
+  return [...eligible.entries()]
+    .filter(([address, on]) => on && states.has(address))
+    .map(([address]) => ({ name: address, role: 'external' as const, up: states.get(address) !== 'FAULT', check: 'vrrp' as const }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 export function decideHealth(prev: HealthState, links: readonly LinkSample[], now: number, s: HealthSettings): HealthState {
