@@ -11,15 +11,17 @@ import type { Command } from 'commander';
 import { Registry } from 'prom-client';
 import { Agent } from '../agent/agent.js';
 import { discoverInterfaces, probeLinks } from '../agent/facts.js';
+import { EligibilityRecorder, ReachabilityMonitor, vrrpHealth } from '../agent/health-inputs.js';
 import { HealthServer, DEFAULT_METRICS_ADDRESS, parseListenAddress } from '../agent/health-server.js';
 import { KeepalivedFiles } from '../agent/keepalived-files.js';
 import { LeaderDuties } from '../agent/leader-duties.js';
 import { leaderDutiesHook } from '../agent/leader-hook.js';
 import { createAgentMetrics } from '../agent/metrics.js';
+import { instrumentConfiguredAddressWriter, instrumentEventSink, instrumentLeaseStore, instrumentStatusWriter } from '../agent/api-metrics.js';
 import type { KeepalivedPort } from '../agent/ports.js';
 import { realClock } from '../cluster/clock.js';
 import { KubeConfiguredAddressWriter, readNodeLabels } from '../cluster/configured-addresses.js';
-import { kubeEventRecorder } from '../cluster/events.js';
+import { DedupingEventRecorder, KubeEventSink } from '../cluster/events.js';
 import { ResourceInformers } from '../cluster/informers.js';
 import { loadKubeConfig } from '../cluster/kubeconfig.js';
 import { LeaderElector } from '../cluster/leader-elector.js';
@@ -142,30 +144,44 @@ export async function runAgent(flags: AgentFlags, io: CliIo, signals: SignalSour
   const labels = config.labels ?? (await readNodeLabels(kc, config.name)) ?? {};
   const registry = new Registry();
   const metrics = createAgentMetrics(registry);
-  const store = new KubeLeaseStore(kc, config.namespace);
+  // Every API request through the agent's ports is timed and its failures counted (api-metrics.ts).
+  const store = instrumentLeaseStore(new KubeLeaseStore(kc, config.namespace), metrics);
   const stateDir = flags.stateDir;
   const ref: { agent?: Agent } = {};
   const trigger = (reason: string): void => ref.agent?.trigger(reason);
   const cluster = new ResourceInformers({ kc, changed: () => ref.agent?.resourcesChanged(), onError: (c, err) => log.warn({ component: 'informers', collection: c, err }, 'watch failed; restarting') });
   let keepalivedPort: KeepalivedPort;
+  // keepalived's own states are known only when it runs here (the notify FIFO); in the chart it runs
+  // in the watchdog's container and the health input is the links and reachability alone.
+  let vrrpStates: () => ReadonlyMap<string, { readonly state: string }> = () => new Map();
   if (flags.keepalived) {
-    keepalivedPort = new KeepalivedSupervisor({
+    const supervisor = new KeepalivedSupervisor({
       runner,
       launcher: new ExecaDaemonLauncher(flags.netns),
       stateDir,
       log: log.child({ component: 'keepalived' }),
       onStateChange: () => trigger('vrrp'),
     });
+    vrrpStates = () => supervisor.vrrpStates();
+    keepalivedPort = supervisor;
   } else {
     keepalivedPort = new KeepalivedFiles(stateDir, runner, log.child({ component: 'keepalived' }));
   }
+  const eligibility = new EligibilityRecorder(keepalivedPort);
+  const applier = new DataPlaneApplier({ runner });
+  const reachability = new ReachabilityMonitor({
+    runner,
+    desired: () => applier.current(),
+    internal: discovered.interfaces.filter((i) => i.role === 'internal').map((i) => i.name),
+    log: log.child({ component: 'health' }),
+  });
   const template = compileKeepalivedTemplate(await readFile(new URL('../../templates/keepalived.conf.hbs', import.meta.url), 'utf8'));
   const elector = new LeaderElector(store, config.name, config.settings, clock, {
     startedLeading: () => trigger('leader'),
     stoppedLeading: () => trigger('leader'),
     error: (err: unknown) => log.debug({ component: 'leader', err }, 'leader election error'),
   });
-  const duties = new LeaderDuties({ leases: store, status: new KubeStatusWriter(kc), events: kubeEventRecorder(kc, config.name, clock), namespace: config.namespace, log: log.child({ component: 'leader' }), clock, settings: config.settings });
+  const duties = new LeaderDuties({ leases: store, status: instrumentStatusWriter(new KubeStatusWriter(kc), metrics), events: new DedupingEventRecorder(instrumentEventSink(new KubeEventSink(kc, config.name), metrics), clock), namespace: config.namespace, log: log.child({ component: 'leader' }), clock, settings: config.settings });
   const created: Agent = new Agent({
     name: config.name,
     clock,
@@ -177,13 +193,14 @@ export async function runAgent(flags: AgentFlags, io: CliIo, signals: SignalSour
     cluster,
     makeLeaseFeed: (view, changed) =>
       new LeaseInformer({ kc, namespace: config.namespace, view, clock, changed, quietAfterMs: Math.max(30_000, 4 * config.settings.leaseDurationMs), onError: (err: unknown) => log.warn({ component: 'leases', err }, 'lease watch failed; restarting') }),
-    applier: new DataPlaneApplier({ runner }),
-    keepalived: { port: keepalivedPort, render: (input) => renderKeepalivedConfig(template, input), stateDir },
-    statusWriter: new KubeConfiguredAddressWriter(kc, config.name),
+    applier,
+    keepalived: { port: eligibility, render: (input) => renderKeepalivedConfig(template, input), stateDir },
+    statusWriter: instrumentConfiguredAddressWriter(new KubeConfiguredAddressWriter(kc, config.name), metrics),
     local: { facts: { name: config.name, labels, interfaces: discovered.interfaces }, macs: discovered.macs },
     stateFile: join(stateDir, 'ownership.json'),
     handoffGraceMs: config.handoffGraceMs,
-    links: async () => probeLinks(runner, discovered.interfaces),
+    // Health (src/plan/agent-health.ts): links, keepalived FAULT of eligible addresses, internal reachability.
+    links: async () => [...(await probeLinks(runner, discovered.interfaces)), ...vrrpHealth(eligibility, vrrpStates), ...reachability.samples()],
     arpProbe: async (iface, address) => probeDuplicateAddress(runner, iface, address),
     leader: { elector, duties: leaderDutiesHook(duties, { objects: () => cluster.objects(), view: (): LeaseView => created.view, me: config.name, settings: config.settings, clock }) },
   });
@@ -200,8 +217,10 @@ export async function runAgent(flags: AgentFlags, io: CliIo, signals: SignalSour
     return undefined;
   });
   await created.start();
+  reachability.start();
   const signal = await stop;
   log.info({ component: 'agent', reason: signal }, 'shutting down: handing off every held address');
+  reachability.stop();
   const { handedOff } = await created.shutdown();
   log.info({ component: 'agent', addresses: handedOff.length }, 'handed off; stopped');
   if (profile !== undefined) {
