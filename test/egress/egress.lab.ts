@@ -10,7 +10,6 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build, host, labDown, labUp, sleep, smartnat, waitFor, type Lab } from '../observability/harness.js';
 import { PEER_SCRIPT, PEER_SCRIPT_FILE, type PeerArrival, type PeerTry, type StreamEvent } from './peer-script.js';
@@ -233,7 +232,6 @@ describe('egress: pods leave with their Mapping\'s external address', () => {
     const failed = tries.filter((t) => !t.ok).length;
     const measured = { lab: NAME, drillGapMs: run.gapMs, egressNewConnectionGapMs: newGap.ms, failedNewConnections: failed, tries: tries.length, existingEgressConnection: existing };
     console.log(JSON.stringify(measured));
-    await writeFile(join(tmpdir(), `smartnat-egress-${NAME}.json`), JSON.stringify({ measured, tries, events }, null, 1));
     // The outage of new connections is a failover's (a lease transition and a VRRP takeover), not nothing.
     expect(newGap.ms).toBeGreaterThan(500);
     expect(replies.length).toBeGreaterThan(0);
