@@ -14,6 +14,8 @@ export interface StreamProbeOptions {
   readonly host: string;
   readonly port: number;
   readonly source: string;
+  /** A fixed source port: every try reuses one flow (one conntrack entry) instead of a new one. */
+  readonly sourcePort?: number;
   readonly intervalMs: number;
   readonly timeoutMs: number;
   /** Upper bound on the run; stop() usually ends it earlier. */
@@ -35,6 +37,7 @@ export class StreamProbe {
       '--host', o.host,
       '--port', String(o.port),
       '--source', o.source,
+      ...(o.sourcePort !== undefined ? ['--source-port', String(o.sourcePort)] : []),
       '--timeout', String(o.timeoutMs),
       '--interval', String(o.intervalMs),
       '--duration', String(o.maxDurationMs),
