@@ -47,6 +47,7 @@ const BAD: readonly BadValues[] = [
   { what: 'an interface role other than external|internal', values: { agent: { interfaces: [{ name: 'eth1', role: 'uplink' }] } }, message: ["at '/agent/interfaces/0/role'", "'external', 'internal'"], by: 'schema' },
   { what: 'an interface name with a space', values: { agent: { interfaces: [{ name: 'eth 1', role: 'external' }] } }, message: ["at '/agent/interfaces/0/name'"], by: 'schema' },
   { what: 'a metrics port out of range', values: { agent: { metricsPort: 70000 } }, message: ["at '/agent/metricsPort'", 'maximum'], by: 'schema' },
+  { what: 'a metrics bind that is neither nodeIP nor all', values: { agent: { metricsBind: '127.0.0.1' } }, message: ["at '/agent/metricsBind'"], by: 'schema' },
   { what: 'an unknown log level', values: { agent: { logLevel: 'verbose' } }, message: ["at '/agent/logLevel'"], by: 'schema' },
   { what: 'a pool without addresses', values: { addressPools: [{ name: 'p' }] }, message: ["at '/addressPools/0'", "missing property 'addresses'"], by: 'schema' },
   { what: 'a pool name that is not DNS-1123', values: { addressPools: [{ name: 'Bad_Name', addresses: ['203.0.113.1'] }] }, message: ["at '/addressPools/0/name'"], by: 'schema' },

@@ -156,6 +156,15 @@ describe('chart rendering', () => {
     ]);
   });
 
+  test('metrics and health listen on the node IP unless the values ask for every interface (agent.metricsBind=all)', async () => {
+    const args = async (values: Record<string, unknown>): Promise<string[]> => container(daemonSet(await render(values)), 'agent').args ?? [];
+    expect((await args({})).filter((a) => a.startsWith('--metrics-address='))).toEqual(['--metrics-address=$(HOST_IP):9655']);
+    expect((await args({ agent: { metricsBind: 'nodeIP' } })).filter((a) => a.startsWith('--metrics-address='))).toEqual(['--metrics-address=$(HOST_IP):9655']);
+    expect((await args({ agent: { metricsBind: 'all', metricsPort: 9700 } })).filter((a) => a.startsWith('--metrics-address='))).toEqual(['--metrics-address=0.0.0.0:9700']);
+    // The watchdog's heartbeat keeps using the node IP, which every bind includes.
+    expect(container(daemonSet(await render({ agent: { metricsBind: 'all' } })), 'keepalived').args).toContain('--heartbeat-url=http://$(HOST_IP):9655/healthz');
+  });
+
   test('AddressPools from values: one object per entry, spec passed through without the chart keys', async () => {
     const pool = { name: 'uplink', addresses: ['203.0.113.16-203.0.113.31'], interface: 'eth1', allowedNamespaces: ['default'], labels: { team: 'net' } };
     const objects = await render({ addressPools: [pool, { name: 'second', addresses: ['192.0.2.0/28'] }] });
