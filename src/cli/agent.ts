@@ -17,8 +17,10 @@ import { KeepalivedFiles } from '../agent/keepalived-files.js';
 import { LeaderDuties } from '../agent/leader-duties.js';
 import { leaderDutiesHook } from '../agent/leader-hook.js';
 import { createAgentMetrics } from '../agent/metrics.js';
+import { ObservedDataPlane } from '../agent/dataplane-observer.js';
 import { instrumentConfiguredAddressWriter, instrumentEventSink, instrumentLeaseStore, instrumentStatusWriter } from '../agent/api-metrics.js';
 import type { KeepalivedPort } from '../agent/ports.js';
+import { KubeAgentEventSink } from '../cluster/agent-events.js';
 import { realClock } from '../cluster/clock.js';
 import { KubeConfiguredAddressWriter, readNodeLabels } from '../cluster/configured-addresses.js';
 import { DedupingEventRecorder, KubeEventSink } from '../cluster/events.js';
@@ -193,7 +195,8 @@ export async function runAgent(flags: AgentFlags, io: CliIo, signals: SignalSour
     cluster,
     makeLeaseFeed: (view, changed) =>
       new LeaseInformer({ kc, namespace: config.namespace, view, clock, changed, quietAfterMs: Math.max(30_000, 4 * config.settings.leaseDurationMs), onError: (err: unknown) => log.warn({ component: 'leases', err }, 'lease watch failed; restarting') }),
-    applier,
+    // Rule/set sizes after each apply; one DataPlaneApplyFailed Event on the agent's Lease per failure streak.
+    applier: new ObservedDataPlane(applier, { metrics, events: instrumentEventSink(new KubeAgentEventSink(kc, config.namespace, config.name), metrics), clock, log: log.child({ component: 'dataplane' }) }),
     keepalived: { port: eligibility, render: (input) => renderKeepalivedConfig(template, input), stateDir },
     statusWriter: instrumentConfiguredAddressWriter(new KubeConfiguredAddressWriter(kc, config.name), metrics),
     local: { facts: { name: config.name, labels, interfaces: discovered.interfaces }, macs: discovered.macs },

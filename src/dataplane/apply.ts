@@ -53,6 +53,12 @@ export interface SyncReport {
   readonly durationsMs: Readonly<Record<string, number>>;
 }
 
+export interface DataPlaneSizes {
+  readonly rules: Readonly<Record<'mangle' | 'nat' | 'filter', number>>;
+  /** set name -> entries. */
+  readonly sets: ReadonlyMap<string, number>;
+}
+
 export interface ApplierOptions {
   readonly runner: CommandRunner;
   readonly iptables?: IptablesTools;
@@ -115,6 +121,15 @@ export class DataPlaneApplier {
   /** The state the last successful sync put in place. */
   current(): DesiredDataPlane | undefined {
     return this.applied?.desired;
+  }
+
+  /** Rules in our chains per table and entries per set, as the last successful sync left them (metrics). */
+  sizes(): DataPlaneSizes | undefined {
+    const applied = this.applied;
+    if (!applied) return undefined;
+    const count = (chains: ReadonlyMap<string, readonly string[]>): number => [...chains.values()].reduce((n, rules) => n + rules.length, 0);
+    const rules = { mangle: count(applied.rules.mangle), nat: count(applied.rules.nat), filter: count(applied.rules.filter) };
+    return { rules, sets: new Map([...applied.sets].map(([name, content]) => [name, content.entries.length])) };
   }
 
   async sync(desired: DesiredDataPlane, options: { full?: boolean } = {}): Promise<SyncReport> {
