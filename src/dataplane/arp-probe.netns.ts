@@ -1,10 +1,11 @@
 // The ARP probe against the real arping on a real L2 segment: an address another host holds is a
 // duplicate, a free one is free, and the prober's own address on its own interface is not a
-// duplicate (it only hears other hosts).
+// duplicate (it only hears other hosts). The next-hop reachability probe: a neighbour that answers,
+// a silent address, and an interface that is down.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { ExecaCommandRunner } from './command-runner.js';
-import { probeDuplicateAddress } from './arp-probe.js';
+import { arpAnswers, probeDuplicateAddress } from './arp-probe.js';
 
 const run = `snap${randomBytes(2).toString('hex')}`;
 const [seg, a, b] = [`${run}-seg`, `${run}-a`, `${run}-b`];
@@ -45,5 +46,25 @@ describe('duplicate address probe', () => {
   });
   it('refuses a crafted interface name without running anything', async () => {
     await expect(probeDuplicateAddress(fromA, 'ext0;reboot', VIP_FREE)).rejects.toThrow(/not an interface name/);
+  });
+});
+
+describe('next-hop reachability probe (arpAnswers)', () => {
+  const fromA = new ExecaCommandRunner(a);
+  it('a neighbour on the segment answers', async () => {
+    expect(await arpAnswers(fromA, 'ext0', '203.0.113.3')).toBe(true);
+  });
+  it('an address nobody holds does not, within the wait (shorter than arping\'s whole-second deadline)', async () => {
+    const started = performance.now();
+    expect(await arpAnswers(fromA, 'ext0', VIP_FREE, 300)).toBe(false);
+    process.stderr.write(`arpAnswers on a silent address returned after ${Math.round(performance.now() - started)} ms (wait 300 ms)\n`);
+  });
+  it('nothing answers through an interface that is down', async () => {
+    await host.run('ip', ['-n', a, 'link', 'set', 'ext0', 'down']);
+    try {
+      expect(await arpAnswers(fromA, 'ext0', '203.0.113.3')).toBe(false);
+    } finally {
+      await host.run('ip', ['-n', a, 'link', 'set', 'ext0', 'up']);
+    }
   });
 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { loadKubeConfig } from '../cluster/kubeconfig.js';
 import { KubeLeaseStore } from '../cluster/lease-store.js';
 import { ExecaCommandRunner } from '../dataplane/command-runner.js';
-import { addressLeaseName } from '../plan/lease-names.js';
+import { addressLeaseName, agentLeaseName, ANNOTATION_HEALTH } from '../plan/lease-names.js';
 import { chooseTarget, parseLabDescriptor, type DrillAgent, type DrillTarget, type LabDescriptor } from './drill-descriptor.js';
 import { stableSince, summarizeProbe, type ProbeSummary } from './drill-plan.js';
 import { StreamProbe } from './drill-probe.js';
@@ -71,6 +71,11 @@ export class WireDrill {
 
   async holder(): Promise<string> {
     return (await this.#store.get(addressLeaseName(this.target.address)))?.holder ?? '';
+  }
+
+  /** The health an agent publishes on its lease ('ok' when absent). */
+  async agentHealth(agent: string): Promise<string> {
+    return (await this.#store.get(agentLeaseName(agent)))?.annotations[ANNOTATION_HEALTH] ?? 'ok';
   }
 
   /** Until the lease has a holder, every agent and keepalived runs, and exactly the holder carries the address. */
@@ -142,7 +147,7 @@ async function labDescriptor(name: string): Promise<LabDescriptor> {
 /** One line for the test output and the docs. */
 export function describeObservation(what: string, o: WireObservation): string {
   return `${what}: owner ${o.before} -> ${o.after}; gap ${o.gapMs} ms (tcp ${o.tcp.gapMs}, udp ${o.udp.gapMs}); tcp ${o.tcp.ok}/${o.tcp.tries} ok, ${o.tcp.failed} failed, ${o.tcp.refused} refused; udp ${o.udp.ok}/${o.udp.tries} ok, ${o.udp.failed} failed, ${o.udp.refused} refused; ` +
-    `address on no agent ${o.vacantMs} ms in ${o.wire.vacant.length} stretch(es), on two agents ${o.wire.duplicates.length} time(s); ${o.wire.events} wire events, the first ${o.wireChangeMs ?? '-'} ms after the fault`;
+    `address on no agent ${o.vacantMs} ms in ${o.wire.vacant.length} stretch(es), on two agents ${o.wire.duplicates.length} time(s)${o.wire.duplicates.length ? ` (${o.wire.duplicates.map((d) => `${Math.round((d.to - d.from) * 10) / 10} ms`).join(', ')})` : ''}; ${o.wire.events} wire events, the first ${o.wireChangeMs ?? '-'} ms after the fault`;
 }
 
 /** The host pid of a pod agent's PID 1: the child of the recorded `unshare` that is pid 1 in its own namespace. */
