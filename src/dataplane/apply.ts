@@ -13,6 +13,9 @@
 // a restore the kernel refuses keeps the previous rules (iptables-restore commits per table), is
 // retried without the offending Mapping, which is reported failed. It does not schedule retries:
 // the caller calls sync again after `retryDelayMs()` (exponential backoff).
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ObjectRef } from '../api/types.js';
 import type { DesiredDataPlane } from '../plan/desired.js';
@@ -312,11 +315,21 @@ export class DataPlaneApplier {
     return wrote;
   }
 
-  /** conntrack exits 1 with "0 flow entries have been deleted" when nothing matched: that is fine. */
+  /**
+   * One exec whatever the count: a single deletion runs as `conntrack -D ...` (exit 1 with "0 flow
+   * entries have been deleted" when nothing matched is fine), several as one `conntrack -R FILE` with
+   * a deletion per line. One exec per deletion cost a fork of the whole agent each, and at 1,000
+   * new Mappings that blocked the event loop for seconds (issue 4).
+   */
   private async deleteConntrack(deletes: readonly ConntrackDelete[]): Promise<string[]> {
-    // Independent deletions: run together, so a flip or endpoint change costs one exec's latency.
-    const results = await Promise.allSettled(deletes.map((d) => ensureConntrackDeleted(this.runner, d.args)));
-    return results.flatMap((r) => (r.status === 'rejected' ? [r.reason instanceof Error ? r.reason.message : String(r.reason)] : []));
+    if (deletes.length === 0) return [];
+    try {
+      if (deletes.length === 1) await ensureConntrackDeleted(this.runner, deletes[0]!.args);
+      else await ensureConntrackBatchDeleted(this.runner, deletes.map((d) => d.args));
+      return [];
+    } catch (err: unknown) {
+      return [err instanceof Error ? err.message : String(err)];
+    }
   }
 }
 
@@ -324,6 +337,28 @@ const EGRESS_SET_PREFIX = egressSet('');
 
 function isEgressSet(name: string): boolean {
   return name.startsWith(EGRESS_SET_PREFIX);
+}
+
+/**
+ * Several deletions through `conntrack -R FILE` (conntrack reads one command per line and splits
+ * it on blanks itself; no shell). The file is ours, written to a private temporary directory and
+ * removed after: conntrack opens its argument by path, and `-` (/dev/stdin) cannot be opened when
+ * stdin is the socket the runner pipes through. Every argument comes from typed data (addresses,
+ * ports, protocols, masks), so none may contain a blank: one that does is refused, not split.
+ */
+export async function ensureConntrackBatchDeleted(runner: CommandRunner, lines: readonly (readonly string[])[]): Promise<void> {
+  for (const args of lines) {
+    const bad = args.find((a) => a === '' || /\s/.test(a));
+    if (bad !== undefined) throw new Error(`conntrack -R: argument ${JSON.stringify(bad)} is empty or contains a blank`);
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'smartnat-conntrack-'));
+  try {
+    const file = join(dir, 'deletions');
+    await writeFile(file, `${lines.map((args) => args.join(' ')).join('\n')}\n`, { mode: 0o600 });
+    await runner.run('conntrack', ['-R', file]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 export async function ensureConntrackDeleted(runner: CommandRunner, args: readonly string[]): Promise<void> {

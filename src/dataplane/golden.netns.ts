@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { goldenPath } from '../../test/support/golden.js';
 import { DEFAULT_SETTINGS } from '../model/settings.js';
 import { planDataPlane } from '../plan/plan-dataplane.js';
-import { DataPlaneApplier } from './apply.js';
+import { DataPlaneApplier, ensureConntrackBatchDeleted } from './apply.js';
 import { cleanupDataPlane } from './cleanup.js';
 import { ExecaCommandRunner } from './command-runner.js';
 import { computeRuleSet } from './render-iptables.js';
@@ -119,5 +119,23 @@ describe('applier against the real kernel', () => {
     const rules = (await inNs.run('ip', ['rule', 'show'])).stdout;
     expect(rules).toContain('fwmark 0x1 lookup 100');
     expect(rules).not.toContain('7801');
+  });
+
+  it('deletes several conntrack entries in one `conntrack -R -` exec and leaves the others', async () => {
+    const flow = (proto: string, dst: string, dport: number): string[] => ['-I', '-p', proto, '-s', '192.0.2.1', '-d', dst, '--sport', '1000', '--dport', String(dport), '-t', '100', ...(proto === 'tcp' ? ['--state', 'ESTABLISHED'] : [])];
+    await inNs.run('conntrack', flow('tcp', '198.51.100.1', 80));
+    await inNs.run('conntrack', flow('udp', '198.51.100.2', 53));
+    await inNs.run('conntrack', flow('udp', '198.51.100.3', 53));
+    await ensureConntrackBatchDeleted(inNs, [
+      ['-D', '-p', 'tcp', '--orig-dst', '198.51.100.1', '--orig-port-dst', '80'],
+      ['-D', '-p', 'udp', '--orig-dst', '198.51.100.2', '--orig-port-dst', '53'],
+      ['-D', '-p', 'udp', '--orig-dst', '198.51.100.9', '--orig-port-dst', '53'], // matches nothing: not an error
+    ]);
+    const left = (await inNs.run('conntrack', ['-L'], { okExitCodes: [0, 1] })).stdout;
+    expect(left).toContain('dst=198.51.100.3');
+    expect(left).not.toContain('dst=198.51.100.1 ');
+    expect(left).not.toContain('dst=198.51.100.2 ');
+    await expect(ensureConntrackBatchDeleted(inNs, [['-D', '--orig-dst', '198.51.100.3 -F']])).rejects.toThrow(/contains a blank/);
+    await inNs.run('conntrack', ['-D', '--orig-dst', '198.51.100.3'], { okExitCodes: [0, 1] });
   });
 });

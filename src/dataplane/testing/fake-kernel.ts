@@ -3,6 +3,7 @@
 // jumps to missing chains, sets that do not exist and deletions of referenced chains, commits per
 // table like iptables-legacy, and applies `ipset restore` line by line (not atomic, as the real
 // one). It models no packet flow (see trace.ts) and only the command forms SmartNat uses.
+import { readFileSync } from 'node:fs';
 import type { CommandRunner, RunOptions, RunResult } from '../command-runner.js';
 import { CommandFailedError, pickFailingInputLines } from '../command-runner.js';
 import type { ChainDump, IptablesDump } from '../render-dump.js';
@@ -65,6 +66,9 @@ export class FakeKernel implements CommandRunner {
   failNext = new Map<string, number>();
 
   async run(cmd: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    // `conntrack -R FILE` reads its commands from a file the caller removes afterwards: keep its
+    // content as the call's input, so tests can see what was deleted.
+    if (cmd === 'conntrack' && args[0] === '-R') options = { ...options, input: readFileSync(args[1] ?? '', 'utf8') };
     this.calls.push(options.input === undefined ? { cmd, args } : { cmd, args, input: options.input });
     const left = this.failNext.get(cmd) ?? 0;
     if (left > 0) {
@@ -93,7 +97,7 @@ export class FakeKernel implements CommandRunner {
       case 'iptables-save': return out(this.save(args[args.indexOf('-t') + 1]));
       case 'ipset': return this.ipset(args, input);
       case 'ip': return this.ip(args, input);
-      case 'conntrack': return this.conntrack(args);
+      case 'conntrack': return args[0] === '-R' ? this.conntrackBatch(input) : this.conntrack(args);
       case 'sysctl': return this.sysctl(args, input);
       default: throw new RestoreError(`${cmd}: command not found in FakeKernel`);
     }
@@ -325,6 +329,17 @@ export class FakeKernel implements CommandRunner {
     this.flows.delete(dst);
     if (n === 0) throw new RestoreError('conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.');
     return { stdout: '', stderr: `conntrack v1.4.7 (conntrack-tools): ${n} flow entries have been deleted.\n`, exitCode: 0 };
+  }
+
+  /** `conntrack -R FILE`: one command per line; lines that match nothing are not an error. */
+  private conntrackBatch(input: string): RunResult {
+    for (const line of input.split('\n').filter((l) => l.trim() !== '')) {
+      const args = line.trim().split(/\s+/);
+      if (args[0] !== '-D') throw new RestoreError(`conntrack -R: FakeKernel handles -D lines only, got ${line}`);
+      const at = args.indexOf('--orig-dst');
+      this.flows.delete(at >= 0 ? (args[at + 1] ?? '') : '');
+    }
+    return { stdout: '', stderr: '', exitCode: 0 };
   }
 
   private sysctl(args: readonly string[], input: string): RunResult {
