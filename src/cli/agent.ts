@@ -14,6 +14,7 @@ import { discoverInterfaces, probeLinks } from '../agent/facts.js';
 import { EligibilityRecorder, ReachabilityMonitor, vrrpHealth } from '../agent/health-inputs.js';
 import { HealthServer, DEFAULT_METRICS_ADDRESS, parseListenAddress } from '../agent/health-server.js';
 import { KeepalivedFiles } from '../agent/keepalived-files.js';
+import { KeepalivedStateMetric, withKeepalivedStateMetric } from '../agent/keepalived-state.js';
 import { LeaderDuties } from '../agent/leader-duties.js';
 import { leaderDutiesHook } from '../agent/leader-hook.js';
 import { createAgentMetrics } from '../agent/metrics.js';
@@ -153,6 +154,8 @@ export async function runAgent(flags: AgentFlags, io: CliIo, signals: SignalSour
   const trigger = (reason: string): void => ref.agent?.trigger(reason);
   const cluster = new ResourceInformers({ kc, changed: () => ref.agent?.resourcesChanged(), onError: (c, err) => log.warn({ component: 'informers', collection: c, err }, 'watch failed; restarting') });
   let keepalivedPort: KeepalivedPort;
+  // smartnat_keepalived_state from the notify FIFO in both modes (the chart's keepalived shares the state dir).
+  const vrrpMetric = new KeepalivedStateMetric(metrics.keepalivedState);
   // keepalived's own states are known only when it runs here (the notify FIFO); in the chart it runs
   // in the watchdog's container and the health input is the links and reachability alone.
   let vrrpStates: () => ReadonlyMap<string, { readonly state: string }> = () => new Map();
@@ -162,12 +165,15 @@ export async function runAgent(flags: AgentFlags, io: CliIo, signals: SignalSour
       launcher: new ExecaDaemonLauncher(flags.netns),
       stateDir,
       log: log.child({ component: 'keepalived' }),
-      onStateChange: () => trigger('vrrp'),
+      onStateChange: (change) => {
+        vrrpMetric.observe(change);
+        trigger('vrrp');
+      },
     });
     vrrpStates = () => supervisor.vrrpStates();
-    keepalivedPort = supervisor;
+    keepalivedPort = withKeepalivedStateMetric(supervisor, vrrpMetric);
   } else {
-    keepalivedPort = new KeepalivedFiles(stateDir, runner, log.child({ component: 'keepalived' }));
+    keepalivedPort = withKeepalivedStateMetric(new KeepalivedFiles(stateDir, runner, log.child({ component: 'keepalived' }), { onStateChange: (change) => vrrpMetric.observe(change) }), vrrpMetric);
   }
   const eligibility = new EligibilityRecorder(keepalivedPort);
   const applier = new DataPlaneApplier({ runner });

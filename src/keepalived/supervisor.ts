@@ -4,12 +4,11 @@
 // SIGHUP only when the config text changed, restarts it with backoff when it dies, and reports
 // VRRP state changes read from the notify FIFO. It does not decide ownership.
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { constants as fsConstants, openSync } from 'node:fs';
-import { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { CommandRunner } from '../dataplane/command-runner.js';
 import type { Daemon, DaemonLauncher } from '../dataplane/daemon.js';
-import { parseNotifyLine, type VrrpStateChange } from './notify.js';
+import type { VrrpStateChange } from './notify.js';
+import { NotifyFifoReader } from './notify-fifo.js';
 import { agentTrackFilePath, notifyFifoPath, PRIORITY_BOOST, trackFilePaths, type PriorityRole } from './render.js';
 
 export class KeepalivedConfigError extends Error {
@@ -49,7 +48,7 @@ export class KeepalivedSupervisor {
   private stopping = false;
   private backoffMs: number;
   private restartTimer: NodeJS.Timeout | undefined;
-  private fifo: Socket | undefined;
+  private fifo: NotifyFifoReader | undefined;
   private readonly track = new Map<string, TrackState>();
   private readonly states = new Map<string, VrrpStateChange>();
   private restartCount = 0;
@@ -140,7 +139,7 @@ export class KeepalivedSupervisor {
       daemon.signal('SIGTERM');
       await gone;
     }
-    this.fifo?.destroy();
+    this.fifo?.close();
     this.fifo = undefined;
   }
 
@@ -155,31 +154,11 @@ export class KeepalivedSupervisor {
   }
 
   private async openFifo(): Promise<void> {
-    if (this.fifo) return;
-    const path = notifyFifoPath(this.opts.stateDir);
-    await rm(path, { force: true });
-    await this.opts.runner.run('mkfifo', ['-m', '0600', path]);
-    // O_RDWR keeps the FIFO open even while keepalived has it closed, so reads never see EOF
-    // and keepalived's writes never block for want of a reader.
-    // A raw descriptor owned by the socket: a FileHandle would be closed when garbage-collected,
-    // leaving keepalived blocked on a FIFO without a reader.
-    const fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_NONBLOCK);
-    const socket = new Socket({ fd, readable: true, writable: false });
-    socket.setEncoding('utf8');
-    let pending = '';
-    socket.on('data', (chunk: string) => {
-      pending += chunk;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) this.onNotify(line);
-    });
-    socket.on('error', (err: unknown) => this.opts.log.warn({ err }, 'keepalived notify FIFO error'));
-    this.fifo = socket;
+    this.fifo ??= new NotifyFifoReader({ path: notifyFifoPath(this.opts.stateDir), mode: 'recreate', runner: this.opts.runner, log: this.opts.log, onChange: (c) => this.onNotify(c) });
+    await this.fifo.open();
   }
 
-  private onNotify(line: string): void {
-    const change = parseNotifyLine(line);
-    if (!change) return;
+  private onNotify(change: VrrpStateChange): void {
     this.states.set(change.address, change);
     this.opts.log.info({ address: change.address, state: change.state, priority: change.priority }, 'vrrp state');
     this.opts.onStateChange?.(change);
