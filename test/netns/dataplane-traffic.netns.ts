@@ -52,7 +52,7 @@ class SwitchableRunner implements CommandRunner {
   skipConntrack = false;
   constructor(private readonly inner: CommandRunner) {}
   async run(cmd: string, args: readonly string[], options?: RunOptions): Promise<RunResult> {
-    if (this.skipConntrack && cmd === 'conntrack' && args[0] === '-D') return { stdout: '', stderr: '', exitCode: 0 };
+    if (this.skipConntrack && cmd === 'conntrack' && (args[0] === '-D' || args[0] === '-R')) return { stdout: '', stderr: '', exitCode: 0 };
     return this.inner.run(cmd, args, options);
   }
 }
