@@ -8,7 +8,7 @@ import type { AddressPool, Mapping, MappingPort, ObjectRef } from '../api/types.
 import { cidrContains, parseCidr, parseIpv4 } from '../model/net.js';
 import type { DataPlaneSettings } from '../model/settings.js';
 import { maxUplinks, uplinkMark } from '../model/settings.js';
-import type { AgentFacts, AgentInterface, ServiceInfo, Snapshot } from '../model/snapshot.js';
+import type { AgentFacts, AgentInterface, EndpointSliceInfo, ServiceInfo, Snapshot } from '../model/snapshot.js';
 import { refKey } from '../model/snapshot.js';
 import type { DataPlanePlan, DesiredAddress, DesiredEgress, DesiredPort, DesiredRoute, DesiredUplink, LeftOut } from './desired.js';
 import { egressGatewayOf, egressSourcesOf } from './egress.js';
@@ -80,6 +80,17 @@ function placeAddress(address: string, namespace: string, ctx: PlanContext): Pla
   return { ok: true, value: { pool, uplink } };
 }
 
+function indexSlices(slices: readonly EndpointSliceInfo[]): Map<string, EndpointSliceInfo[]> {
+  const out = new Map<string, EndpointSliceInfo[]>();
+  for (const s of slices) {
+    const key = `${s.namespace}/${s.serviceName}`;
+    const list = out.get(key);
+    if (list === undefined) out.set(key, [s]);
+    else list.push(s);
+  }
+  return out;
+}
+
 interface PlanContext {
   readonly snapshot: Snapshot;
   readonly agent: AgentFacts;
@@ -87,6 +98,8 @@ interface PlanContext {
   readonly uplinks: readonly DesiredUplink[];
   readonly externals: readonly AgentInterface[];
   readonly services: ReadonlyMap<string, ServiceInfo>;
+  /** EndpointSlices by "namespace/serviceName" (indexed once: resolving each port against every slice was quadratic). */
+  readonly slicesByService: ReadonlyMap<string, readonly EndpointSliceInfo[]>;
   /** address -> uplink and ports accepted so far, keyed "proto/port". */
   readonly addresses: Map<string, { uplink: string; ports: Map<string, DesiredPort> }>;
   readonly leftOut: LeftOut[];
@@ -100,7 +113,7 @@ function planPort(mapping: Mapping, address: string, port: MappingPort, ctx: Pla
     ctx.leftOut.push({ ...where, reason: 'serviceMissing', effect: 'reject', message: `Service ${mapping.namespace}/${mapping.spec.serviceName} not found` });
     return { ...base, endpoints: [] };
   }
-  const resolved = resolveEndpoints({ service, slices: ctx.snapshot.endpointSlices, servicePort: port.servicePort, protocol: port.protocol });
+  const resolved = resolveEndpoints({ service, slices: ctx.slicesByService.get(refKey(service)) ?? [], servicePort: port.servicePort, protocol: port.protocol });
   if (resolved.reason === 'servicePortMissing' || resolved.reason === 'noReadyEndpoints') {
     const message = resolved.reason === 'servicePortMissing'
       ? `Service ${refKey(service)} has no ${port.protocol} port ${port.servicePort}`
@@ -278,6 +291,7 @@ export function planDataPlane(snapshot: Snapshot, settings: DataPlaneSettings): 
     uplinks,
     externals: snapshot.agent.interfaces.filter((i) => i.role === 'external').sort((a, b) => byString(a.name, b.name)),
     services: new Map(snapshot.services.map((s) => [refKey(s), s])),
+    slicesByService: indexSlices(snapshot.endpointSlices),
     addresses: new Map(),
     leftOut,
   };
