@@ -18,6 +18,7 @@ import { KeepalivedStateMetric, withKeepalivedStateMetric } from '../agent/keepa
 import { LeaderDuties } from '../agent/leader-duties.js';
 import { leaderDutiesHook } from '../agent/leader-hook.js';
 import { createAgentMetrics } from '../agent/metrics.js';
+import { registerMappingConnections } from '../agent/mapping-metrics.js';
 import { ObservedDataPlane } from '../agent/dataplane-observer.js';
 import { instrumentConfiguredAddressWriter, instrumentEventSink, instrumentLeaseStore, instrumentStatusWriter } from '../agent/api-metrics.js';
 import type { KeepalivedPort } from '../agent/ports.js';
@@ -33,6 +34,7 @@ import { KubeLeaseStore } from '../cluster/lease-store.js';
 import { KubeStatusWriter } from '../cluster/status-writer.js';
 import { DataPlaneApplier } from '../dataplane/apply.js';
 import { ExecaCommandRunner } from '../dataplane/command-runner.js';
+import { MappingCounterReader } from '../dataplane/counters.js';
 import { probeDuplicateAddress } from '../dataplane/arp-probe.js';
 import { ExecaDaemonLauncher } from '../dataplane/daemon.js';
 import { compileKeepalivedTemplate, renderKeepalivedConfig } from '../keepalived/render.js';
@@ -177,6 +179,8 @@ export async function runAgent(flags: AgentFlags, io: CliIo, signals: SignalSour
   }
   const eligibility = new EligibilityRecorder(keepalivedPort);
   const applier = new DataPlaneApplier({ runner });
+  // Per-Mapping connections from our nat rules' counters, read at scrape time in the applier's namespace.
+  registerMappingConnections(registry, new MappingCounterReader({ runner, current: () => applier.current() }), log.child({ component: 'metrics' }));
   const reachability = new ReachabilityMonitor({
     runner,
     desired: () => applier.current(),
