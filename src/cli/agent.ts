@@ -37,6 +37,7 @@ import { ExecaCommandRunner } from '../dataplane/command-runner.js';
 import { MappingCounterReader } from '../dataplane/counters.js';
 import { probeDuplicateAddress } from '../dataplane/arp-probe.js';
 import { ExecaDaemonLauncher } from '../dataplane/daemon.js';
+import type { VrrpStateChange } from '../keepalived/notify.js';
 import { compileKeepalivedTemplate, renderKeepalivedConfig } from '../keepalived/render.js';
 import { KeepalivedSupervisor } from '../keepalived/supervisor.js';
 import { createLogger } from '../log/logger.js';
@@ -158,9 +159,8 @@ export async function runAgent(flags: AgentFlags, io: CliIo, signals: SignalSour
   let keepalivedPort: KeepalivedPort;
   // smartnat_keepalived_state from the notify FIFO in both modes (the chart's keepalived shares the state dir).
   const vrrpMetric = new KeepalivedStateMetric(metrics.keepalivedState);
-  // keepalived's own states are known only when it runs here (the notify FIFO); in the chart it runs
-  // in the watchdog's container and the health input is the links and reachability alone.
-  let vrrpStates: () => ReadonlyMap<string, { readonly state: string }> = () => new Map();
+  // keepalived's last reported state per address (either mode's FIFO): a health input (health-inputs.ts).
+  const vrrpStates = new Map<string, VrrpStateChange>();
   if (flags.keepalived) {
     const supervisor = new KeepalivedSupervisor({
       runner,
@@ -169,13 +169,18 @@ export async function runAgent(flags: AgentFlags, io: CliIo, signals: SignalSour
       log: log.child({ component: 'keepalived' }),
       onStateChange: (change) => {
         vrrpMetric.observe(change);
+        vrrpStates.set(change.address, change);
         trigger('vrrp');
       },
     });
-    vrrpStates = () => supervisor.vrrpStates();
     keepalivedPort = withKeepalivedStateMetric(supervisor, vrrpMetric);
   } else {
-    keepalivedPort = withKeepalivedStateMetric(new KeepalivedFiles(stateDir, runner, log.child({ component: 'keepalived' }), { onStateChange: (change) => vrrpMetric.observe(change) }), vrrpMetric);
+    keepalivedPort = withKeepalivedStateMetric(new KeepalivedFiles(stateDir, runner, log.child({ component: 'keepalived' }), {
+      onStateChange: (change) => {
+        vrrpMetric.observe(change);
+        vrrpStates.set(change.address, change);
+      },
+    }), vrrpMetric);
   }
   const eligibility = new EligibilityRecorder(keepalivedPort);
   const applier = new DataPlaneApplier({ runner });
@@ -213,7 +218,7 @@ export async function runAgent(flags: AgentFlags, io: CliIo, signals: SignalSour
     stateFile: join(stateDir, 'ownership.json'),
     handoffGraceMs: config.handoffGraceMs,
     // Health (src/plan/agent-health.ts): links, keepalived FAULT of eligible addresses, internal reachability.
-    links: async () => [...(await probeLinks(runner, discovered.interfaces)), ...vrrpHealth(eligibility, vrrpStates), ...reachability.samples()],
+    links: async () => [...(await probeLinks(runner, discovered.interfaces)), ...vrrpHealth(eligibility, () => vrrpStates), ...reachability.samples()],
     arpProbe: async (iface, address) => probeDuplicateAddress(runner, iface, address),
     leader: { elector, duties: leaderDutiesHook(duties, { objects: () => cluster.objects(), view: (): LeaseView => created.view, me: config.name, settings: config.settings, clock }) },
   });
