@@ -10,6 +10,7 @@ import type {
   Condition,
   ConditionStatus,
   ConfiguredAddress,
+  EgressStatus,
   MappingStatus,
 } from './types.js';
 
@@ -87,7 +88,14 @@ export function parseMappingStatus(value: unknown): MappingStatus {
     configuredAddresses: Object.fromEntries(entries),
     conditions: readConditions(field(status, 'conditions')),
     claims: strings(status, 'claims').length > 0 ? [...new Set(strings(status, 'claims'))].sort() : undefined,
+    egress: readEgressStatus(field(status, 'egress')),
   });
+}
+
+function readEgressStatus(value: unknown): EgressStatus | undefined {
+  if (!isRecord(value)) return undefined;
+  const address = text(value, 'address');
+  return address === undefined ? undefined : defined({ address, gateway: text(value, 'gateway'), message: text(value, 'message') });
 }
 
 export function parseAddressPoolStatus(value: unknown): AddressPoolStatus {

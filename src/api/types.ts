@@ -114,6 +114,15 @@ export interface MappingStatus {
   readonly conditions: readonly Condition[];
   /** Held "address:port/protocol" pairs, sorted; absent when none. Written by the leader only (ADR 0008). */
   readonly claims?: readonly string[];
+  /** Written by the leader when spec.egress is on (ADR 0009). */
+  readonly egress?: EgressStatus;
+}
+
+/** The egress source address and the gateway the nodes route to; `message` when there is none. */
+export interface EgressStatus {
+  readonly address: Ipv4;
+  readonly gateway?: Ipv4;
+  readonly message?: string;
 }
 
 /** An inclusive range of IPv4 addresses, kept as numbers for cheap membership tests. */

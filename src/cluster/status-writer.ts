@@ -44,6 +44,8 @@ export function mappingStatusPatch(write: MappingWrite): Record<string, unknown>
       observedGeneration: s.observedGeneration,
       conditions: s.conditions.map(conditionBody),
       claims: s.claims.length === 0 ? null : [...s.claims],
+      // Every key written (null when absent), so a merge patch never keeps a stale gateway or message.
+      egress: s.egress === undefined ? null : { address: s.egress.address, gateway: s.egress.gateway ?? null, message: s.egress.message ?? null },
     },
   };
 }

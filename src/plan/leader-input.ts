@@ -6,7 +6,7 @@
 import { field, isRecord } from '../api/fields.js';
 import { parseMapping } from '../api/parse.js';
 import { parseMappingStatus } from '../api/status.js';
-import type { AddressPool, AddressPoolStatus, Condition, FieldError, Mapping, MappingStatus, ObjectRef } from '../api/types.js';
+import type { AddressPool, AddressPoolStatus, Condition, EgressStatus, FieldError, Mapping, MappingStatus, ObjectRef } from '../api/types.js';
 import type { ServiceInfo } from '../model/snapshot.js';
 import type { LeaseRecord } from './lease-names.js';
 
@@ -101,6 +101,8 @@ export interface LeaderMappingStatus {
   readonly observedGeneration: number;
   readonly conditions: readonly Condition[];
   readonly claims: readonly string[];
+  /** Present when spec.egress is on and the Mapping is accepted (ADR 0009). */
+  readonly egress?: EgressStatus;
 }
 
 export interface MappingWrite {

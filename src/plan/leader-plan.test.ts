@@ -366,3 +366,21 @@ describe('properties', () => {
     );
   });
 });
+
+describe('status.egress (ADR 0009)', () => {
+  it('names the gateway the pool pairs with the egress address, and settles (no rewrite on the next pass)', () => {
+    const input = baseInput({ pools: [pool('pool-a', { addresses: ['203.0.113.10-203.0.113.19'], gateways: ['198.51.100.110-198.51.100.119'] })], mappings: [entry('m', { addresses: [VIP_2], egress: { enabled: true } })] });
+    const { plans } = settle(input);
+    expect(writeOf(plans[0]!, 'm')?.egress).toEqual({ address: VIP_2, gateway: '198.51.100.111' });
+    expect(plans[plans.length - 1]!.mappingWrites).toEqual([]);
+  });
+
+  it('says why there is no gateway, and writes nothing when egress is off or the Mapping is refused', () => {
+    const noGateways = planLeaderDuties(baseInput({ mappings: [entry('m', { egress: { enabled: true } })] }));
+    expect(writeOf(noGateways, 'm')?.egress).toEqual({ address: VIP_1, message: 'pool pool-a: the AddressPool has no spec.egress.gateways' });
+    const off = planLeaderDuties(baseInput({ mappings: [entry('m', { egress: { enabled: false } })] }));
+    expect(writeOf(off, 'm')).not.toHaveProperty('egress');
+    const refused = planLeaderDuties(baseInput({ mappings: [entry('m', { addresses: [OUTSIDE], egress: { enabled: true } })] }));
+    expect(writeOf(refused, 'm')).not.toHaveProperty('egress');
+  });
+});

@@ -4,7 +4,8 @@
 // state differs; a Mapping being deleted is never refused, blocks nothing and holds no claim.
 // Does not perform the writes (src/agent/leader-duties.ts does) nor remember anything between passes.
 
-import { LEGACY_FINALIZER, type Mapping } from '../api/types.js';
+import { LEGACY_FINALIZER, type AddressPool, type EgressStatus, type Mapping } from '../api/types.js';
+import { parseIpv4 } from '../model/net.js';
 import { refKey, type ServiceInfo } from '../model/snapshot.js';
 import { placeMapping, resolveClaims, type Placement } from './leader-claims.js';
 import {
@@ -30,6 +31,18 @@ import {
   poolStatusMatches,
 } from './leader-status.js';
 import { planAddressLeases, type AddressAssignment, type LeasePlan } from './leader-vrid.js';
+import { egressGatewayOf } from './egress.js';
+
+/** status.egress of a Mapping with spec.egress on: the gateway its pool pairs with the address, or why none. */
+function egressStatusOf(mapping: Mapping, pools: readonly AddressPool[]): EgressStatus | undefined {
+  const egress = mapping.spec.egress;
+  if (egress === undefined) return undefined;
+  const value = parseIpv4(egress.address) ?? -1;
+  const pool = [...pools].sort((a, b) => byString(a.name, b.name)).find((p) => p.spec.addresses.some((r) => value >= r.first && value <= r.last));
+  if (pool === undefined) return { address: egress.address, message: `${egress.address} is in no AddressPool` };
+  const verdict = egressGatewayOf(pool.spec, egress.address);
+  return verdict.ok ? { address: egress.address, gateway: verdict.gateway } : { address: egress.address, message: `pool ${pool.name}: ${verdict.message}` };
+}
 
 function byString(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -129,6 +142,7 @@ export function planLeaderDuties(input: LeaderInput): LeaderPlan {
         ...(readiness === undefined ? {} : { readiness }),
         claims: granted.get(key) ?? [],
         now: input.now,
+        ...(verdict.accepted && e.mapping.spec.egress !== undefined ? { egress: egressStatusOf(e.mapping, input.pools) } : {}),
       });
       if (verdict.accepted) {
         for (const p of placements.get(key) ?? []) usersByAddress.set(p.address, [...(usersByAddress.get(p.address) ?? []), meta]);

@@ -6,7 +6,7 @@
 // holder, so Ready means "in the kernel of the live owner"; equal inputs give equal outputs.
 // Does not write, and never produces configuredAddresses (owners apply their own entries).
 
-import type { AddressInUse, AddressPool, AddressPoolStatus, Condition, ConditionStatus, Mapping, MappingStatus } from '../api/types.js';
+import type { AddressInUse, AddressPool, AddressPoolStatus, Condition, ConditionStatus, EgressStatus, Mapping, MappingStatus } from '../api/types.js';
 import type { ServiceInfo } from '../model/snapshot.js';
 import { byAddress } from './leader-claims.js';
 import type { LeaderEvent, LeaderMappingStatus, MappingMeta, NotReadyReason, Verdict } from './leader-input.js';
@@ -82,6 +82,8 @@ export interface MappingStatusInput {
   readonly service?: ServiceInfo;
   readonly readiness?: Readiness;
   readonly claims: readonly string[];
+  /** spec.egress's address and gateway (accepted Mappings with egress on only). */
+  readonly egress?: EgressStatus;
   readonly now: string;
 }
 
@@ -118,7 +120,12 @@ export function computeMappingStatus(input: MappingStatusInput): LeaderMappingSt
     observedGeneration: meta.generation,
     conditions: drafts.map(settle),
     claims: verdict.accepted ? [...input.claims].sort() : [],
+    ...(verdict.accepted && input.egress !== undefined ? { egress: input.egress } : {}),
   };
+}
+
+function sameEgress(a: EgressStatus | undefined, b: EgressStatus | undefined): boolean {
+  return a?.address === b?.address && a?.gateway === b?.gateway && a?.message === b?.message;
 }
 
 function sameCondition(a: Condition, b: Condition): boolean {
@@ -148,7 +155,8 @@ export function mappingStatusMatches(current: MappingStatus, desired: LeaderMapp
     current.observedGeneration === desired.observedGeneration &&
     sameConditions(current.conditions, desired.conditions) &&
     claims.length === desired.claims.length &&
-    claims.every((c, i) => c === desired.claims[i])
+    claims.every((c, i) => c === desired.claims[i]) &&
+    sameEgress(current.egress, desired.egress)
   );
 }
 

@@ -18,6 +18,8 @@ export interface MappingOptions {
   deleting?: boolean;
   finalizers?: string[];
   serviceName?: string;
+  /** spec.egress (ADR 0009). */
+  egress?: Record<string, unknown>;
 }
 
 export function rawMapping(name: string, o: MappingOptions = {}): Record<string, unknown> {
@@ -38,6 +40,7 @@ export function rawMapping(name: string, o: MappingOptions = {}): Record<string,
       addresses: o.addresses ?? ['203.0.113.10'],
       serviceName: o.serviceName ?? 'echo',
       ports: (o.ports ?? [{ port: 80 }]).map((p) => ({ port: p.port, protocol: p.protocol ?? 'tcp' })),
+      ...(o.egress ? { egress: o.egress } : {}),
     },
     ...(o.status ? { status: o.status } : {}),
   };
@@ -59,6 +62,8 @@ export interface PoolOptions {
   allowedNamespaces?: string[];
   vridRange?: { first: number; last: number };
   status?: Record<string, unknown>;
+  /** spec.egress.gateways (ADR 0009). */
+  gateways?: string[];
 }
 
 export function pool(name: string, o: PoolOptions = {}): AddressPool {
@@ -71,6 +76,7 @@ export function pool(name: string, o: PoolOptions = {}): AddressPool {
       ...(o.interface ? { interface: o.interface } : {}),
       ...(o.allowedNamespaces ? { allowedNamespaces: o.allowedNamespaces } : {}),
       ...(o.vridRange ? { vrrp: { vridRange: o.vridRange } } : {}),
+      ...(o.gateways ? { egress: { gateways: o.gateways } } : {}),
     },
     ...(o.status ? { status: o.status } : {}),
   });
@@ -118,7 +124,7 @@ export function applyPlan(input: LeaderInput, plan: LeaderPlan, now: string): Le
     const meta = e.ok ? e.mapping : e.meta;
     const s = writes.get(meta.uid);
     if (s === undefined) return e;
-    const { serviceVIP: _vip, claims: _claims, ...rest } = meta.status;
+    const { serviceVIP: _vip, claims: _claims, egress: _egress, ...rest } = meta.status;
     const next: MappingStatus = {
       ...rest,
       invalid: s.invalid,
@@ -126,6 +132,7 @@ export function applyPlan(input: LeaderInput, plan: LeaderPlan, now: string): Le
       conditions: s.conditions,
       ...(s.serviceVIP === undefined ? {} : { serviceVIP: s.serviceVIP }),
       ...(s.claims.length > 0 ? { claims: s.claims } : {}),
+      ...(s.egress === undefined ? {} : { egress: s.egress }),
     };
     return e.ok ? { ok: true, mapping: { ...e.mapping, status: next } } : { ...e, meta: { ...e.meta, status: next } };
   });
