@@ -578,13 +578,17 @@ async function ensureAgent(rec: LabRecord, a: AgentRecord): Promise<boolean> {
   return true;
 }
 
-/** The chart's keepalived container: the watchdog on the agent's /healthz, with the chart's defaults. */
+/**
+ * The chart's keepalived container: the watchdog on the agent's /healthz, with the chart's defaults;
+ * its stale-after is never shorter than the agents' lease duration (docs/drill.md: a shorter one
+ * takes a restarting holder's addresses off the wire although nobody else may take them yet).
+ */
 async function startWatchdog(rec: LabRecord, a: AgentRecord, runner: CommandRunner): Promise<BackgroundProcess> {
   return startBackground(runner, a.netns, {
     label: `watchdog-${a.name}`, cmd: process.execPath,
     args: [
       rec.mainJs, 'keepalived-watchdog', '--state-dir', a.stateDir,
-      '--heartbeat-url', `http://${a.agentAddress}:${METRICS_PORT}/healthz`, '--stale-after', `${WATCHDOG_STALE_AFTER_MS}ms`, '--interval', '250ms',
+      '--heartbeat-url', `http://${a.agentAddress}:${METRICS_PORT}/healthz`, '--stale-after', `${Math.max(WATCHDOG_STALE_AFTER_MS, rec.leaseDurationMs ?? 0)}ms`, '--interval', '250ms',
     ],
     pidFile: join(a.stateDir, 'watchdog.pid'), logFile: join(a.stateDir, 'watchdog.log'), readyLogText: 'keepalived watchdog started', readyTimeoutMs: 30_000,
   });
