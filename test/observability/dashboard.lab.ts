@@ -4,7 +4,9 @@
 // did (the victim's scrape failing, the transition counted on the new owner, a fence, ownership
 // summing to the addresses in use), and `kubectl get mappings`, `smartnat status --json` and the
 // agents' /metrics must name the same owners; the move is one OwnerChanged Event per transition.
-// Mapping Ready follows the EndpointSlice; a real iptables-restore failure shows on its panel. A PNG
+// keepalived's FIFO, the API requests, rule sizes and the echo Mapping's connection counter agree with
+// the drill. Mapping Ready follows the EndpointSlice; a real iptables-restore failure shows on its
+// panel and as one DataPlaneApplyFailed Event on the agent's Lease however often it is retried. A PNG
 // of the ownership series is drawn from Prometheus range data (UPDATE_DOCS_IMG=1: docs/img/).
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
@@ -163,6 +165,23 @@ describe('the metrics tell what the drill did', () => {
     expect(owned.every((s) => s.value >= 0 && Number.isInteger(s.value))).toBe(true);
   });
 
+  test('keepalived, the API, the rules and the Mapping counters agree with the drill', async () => {
+    // keepalived on the new owner alone reports MASTER for the drilled address (from its notify FIFO).
+    const masters = await waitFor('one MASTER for the drilled address', async () => {
+      const r = await prom!.query(`smartnat_keepalived_state{address="${drilledAddress}", state="MASTER"} == 1`);
+      return r.length === 1 ? r : undefined;
+    }, 30_000).catch(async () => prom!.query(`smartnat_keepalived_state{address="${drilledAddress}", state="MASTER"} == 1`));
+    expect(masters.map((s) => agentOf(s.metric['instance'] ?? ''))).toEqual([run!.owner]);
+    // Every agent renews its lease through the instrumented store (PATCHes) and has rules in place.
+    const patches = await prom!.query('sum by (instance) (smartnat_api_request_duration_seconds_count{resource="leases", verb="patch"})');
+    expect(patches.filter((s) => s.value > 0).map((s) => agentOf(s.metric['instance'] ?? '')).sort()).toEqual(lab!.agents.map((a) => a.name).sort());
+    const nat = await prom!.query('smartnat_dataplane_rules{table="nat"} > 0');
+    expect(nat.map((s) => agentOf(s.metric['instance'] ?? '')).sort()).toEqual(lab!.agents.map((a) => a.name).sort());
+    // The drill's probes went through the echo Mapping: its owners counted new connections.
+    const echo = await prom!.query('sum(smartnat_mapping_connections_total{namespace="demo", mapping="echo"})');
+    expect(echo[0]?.value ?? 0).toBeGreaterThan(0);
+  }, 60_000);
+
   test('/healthz, /readyz and /metrics answer 200 on every agent after the drill', async () => {
     const answers = await Promise.all(lab!.agents.flatMap((a) => ['/healthz', '/readyz', '/metrics'].map(async (path) => `${a.name}${path} ${(await httpGet(`${a.base}${path}`)).status}`)));
     expect(answers).toEqual(lab!.agents.flatMap((a) => ['/healthz', '/readyz', '/metrics'].map((path) => `${a.name}${path} 200`)));
@@ -279,6 +298,7 @@ describe('a data-plane apply failure reaches the dashboard', () => {
     expect(panel).toBeDefined();
     const natRules = async (): Promise<string> => (await inNs.run('iptables-save', ['-t', 'nat'])).stdout;
     const FOREIGN = 'OBS-FOREIGN';
+    const startedAt = Date.now();
     await host.run(kubectl, ['--kubeconfig', lab!.descriptor.kubeconfig, 'apply', '-f', '-'], { input: JSON.stringify(mapping), timeoutMs: 30_000 });
     try {
       const chain = await waitFor('the Mapping programmed on the agent', async () => /-m comment --comment "demo\/obs-extra [^"]*" -j (SMARTNAT-S-\w+)/.exec(await natRules())?.[1], 20_000);
@@ -290,6 +310,12 @@ describe('a data-plane apply failure reaches the dashboard', () => {
         return r.find((x) => x.metric['instance'] === instanceOf(agent.name) && x.metric['tool'] === 'iptables' && x.value > 0);
       }, 30_000);
       expect(failing.metric['tool']).toBe('iptables');
+      // Retries keep failing (two or more counted), yet the agent's Lease carries one Event for the streak.
+      const series = 'smartnat_dataplane_apply_failures_total{tool="iptables"}';
+      await waitFor('a second failed attempt', async () => ((sampleValue((await httpGet(`${lab!.agents.find((a) => a.name === agent.name)!.metrics}`)).body, series) ?? 0) >= 2 ? true : undefined), 30_000);
+      const events = (JSON.parse(await kube(['-n', 'smartnat-system', 'get', 'events', '--field-selector', `reason=DataPlaneApplyFailed,involvedObject.name=smartnat-agent-${agent.name}`, '-o', 'json'])) as { items: { message: string; lastTimestamp?: string; involvedObject: { kind: string; uid?: string } }[] }).items
+        .filter((e) => Date.parse(e.lastTimestamp ?? '') >= startedAt - 1000);
+      expect(events.map((e) => [e.involvedObject.kind, e.message.includes('iptables-restore')])).toEqual([['Lease', true]]);
     } finally {
       await inNs.run('iptables', ['-w', '5', '-t', 'nat', '-F', FOREIGN], { okExitCodes: [0, 1] });
       await inNs.run('iptables', ['-w', '5', '-t', 'nat', '-X', FOREIGN], { okExitCodes: [0, 1] });
