@@ -12,6 +12,19 @@ import { rankAgents } from '../plan/ranking.js';
 import { drainAgent } from '../cli/drain.js';
 import { SETTINGS, allHeld, count, proxiedKubeConfig, running, scenario } from './testing/scenario.js';
 
+/** Observations of a histogram in one agent's registry (its _count). */
+async function observations(agent: { registry: import('prom-client').Registry }, name: string): Promise<number> {
+  const metric = agent.registry.getSingleMetric(name);
+  if (metric === undefined) throw new Error(`no metric ${name}`);
+  return (await metric.get()).values.filter((v) => (v as { metricName?: string }).metricName === `${name}_count`).reduce((n, v) => n + v.value, 0);
+}
+
+async function totalObservations(agents: readonly { registry: import('prom-client').Registry }[], name: string): Promise<number> {
+  let n = 0;
+  for (const a of agents) n += await observations(a, name);
+  return n;
+}
+
 afterEach(async () => {
   for (const s of running.splice(0)) await s.stop();
 });
@@ -63,6 +76,10 @@ describe('agents against the real API server', () => {
     expect(fenced?.annotations[ANNOTATION_FENCED_BY]).toMatch(/^agent-[12]$/);
     const after = await s.holders();
     for (const a of s.addresses) if (!victims.includes(a)) expect(after.get(a)).toBe(before.get(a));
+    // Each taken-over address is one failover observation on its new owner, none a handoff.
+    const survivors = s.agents.slice(1);
+    await waitFor(async () => (await totalObservations(survivors, 'smartnat_failover_duration_seconds')) === victims.length, { timeoutMs: 10_000 });
+    expect(await totalObservations(survivors, 'smartnat_handoff_duration_seconds')).toBe(0);
     expect(s.violations).toEqual([]);
   }, 120_000);
 
@@ -153,6 +170,11 @@ describe('agents against the real API server', () => {
     await drainAgent(s.store, 'agent-0', true);
     const drained = await allHeld(s, (_a, h) => h !== 'agent-0');
     for (const a of s.addresses) if (before.get(a) !== 'agent-0') expect(drained.get(a)).toBe(before.get(a));
+    // Each drained address is one handoff observation on its receiver, none a failover.
+    const moved = s.addresses.filter((a) => before.get(a) === 'agent-0').length;
+    const receivers = s.agents.slice(1);
+    await waitFor(async () => (await totalObservations(receivers, 'smartnat_handoff_duration_seconds')) === moved, { timeoutMs: 10_000 });
+    expect(await totalObservations(receivers, 'smartnat_failover_duration_seconds')).toBe(0);
     const undrainedAt = performance.now();
     await drainAgent(s.store, 'agent-0', false);
     // No automatic fail-back: nothing comes back before the hold-down.

@@ -76,6 +76,18 @@ export interface AgentOptions {
   /** Reads the agent's links for its health (published on its lease); absent = always healthy. */
   readonly links?: () => Promise<readonly LinkSample[]>;
   readonly health?: HealthSettings;
+  /** Told when an address this agent received is in service here (NAT programmed, announced as holder). */
+  readonly onTakenOver?: (e: TakenOver) => void;
+}
+
+/** An address that came to this agent, now in service: by takeover (failover) or by a planned handoff. */
+export interface TakenOver {
+  readonly address: string;
+  readonly kind: 'failover' | 'handoff';
+  /** The previous holder, when known. */
+  readonly from: string;
+  /** Failover: from the last renewal of the old holder this agent observed; handoff: from the lease naming this agent observed. */
+  readonly seconds: number;
 }
 
 export interface AgentHealth {
@@ -149,6 +161,12 @@ export class Agent {
   private healthState: HealthState;
   /** Addresses this agent announces as holder (for the one-off duplicate-address probe). */
   private readonly announced = new Set<string>();
+  /** Addresses received but not yet in service here, with what their duration is measured from. */
+  private readonly arriving = new Map<string, { kind: 'failover' | 'handoff'; from: string; since: number }>();
+  /** Addresses held at the end of the previous sync (undefined before the first one that was joined). */
+  private heldBefore: ReadonlySet<string> | undefined;
+  /** Free leases this agent acquired since the last sync (not arrivals to measure). */
+  private readonly acquiredFree = new Set<string>();
 
   constructor(private readonly o: AgentOptions) {
     this.healthState = initialHealth(o.clock.now());
@@ -291,10 +309,12 @@ export class Agent {
     }
     const held = this.held();
     this.o.metrics.ownedAddresses.set(held.size);
+    this.noteArrivals(held);
     await yieldToTimers();
     const dp = await this.timed('dataplane', async () => this.dataPlanePhase(held, req.full));
     if (dp.retryAt !== undefined) wake.push(dp.retryAt);
     await this.timed('keepalived', async () => this.keepalivedPhase(held));
+    if (this.o.keepalived === undefined) this.completeArrivals(this.announceable(held));
     this.kickReport();
     await yieldToTimers(); // lets the lease renewer's timers run between phases
     const leaderWake = await this.timed('leader', async () => this.leaderPhase());
@@ -331,6 +351,9 @@ export class Agent {
     const now = this.o.clock.now();
     const plan = planOwnership(this.ownershipInput(now), this.view.addressViews(), this.budgets);
     this.budgets = plan.budgets;
+    // The last renewal observed from each holder, before fencing rewrites its lease: where a
+    // failover's duration starts (the holder may have died just after it).
+    const lastSeen = new Map(this.view.agentViews(now).map((a) => [a.name, a.observedAt] as const));
     const fenced = new Set<string>();
     await Promise.all(plan.fence.map(async (holder) => {
       const observed = this.view.agentLease(holder);
@@ -348,20 +371,24 @@ export class Agent {
         this.o.log.warn({ component: 'ownership', lease: observed.name, err }, 'fence failed');
       }
     }));
-    await Promise.all(plan.decisions.map(async (d) => this.perform(d, fenced)));
+    await Promise.all(plan.decisions.map(async (d) => this.perform(d, fenced, lastSeen)));
     return plan.nextWakeAt;
   }
 
-  private async perform(d: OwnershipDecision, fenced: ReadonlySet<string>): Promise<void> {
+  private async perform(d: OwnershipDecision, fenced: ReadonlySet<string>, lastSeen: ReadonlyMap<string, number>): Promise<void> {
     if (d.action === 'keep' || d.action === 'wait') return;
     const lease = this.view.addressLease(d.address);
     if (lease === undefined) return;
     let r: MoveResult;
     try {
-      if (d.action === 'acquireFree') r = await bounded('acquire', this.apiTimeoutMs, acquireAddress(this.o.store, lease, this.o.name, this.o.clock));
+      if (d.action === 'acquireFree') {
+        r = await bounded('acquire', this.apiTimeoutMs, acquireAddress(this.o.store, lease, this.o.name, this.o.clock));
+        if (r.outcome === 'moved') this.acquiredFree.add(d.address);
+      }
       else if (d.action === 'takeOver') {
         if (d.fenceFirst && !fenced.has(d.from)) return;
         r = await bounded('takeOver', this.apiTimeoutMs, takeOverAddress(this.o.store, lease, d.from, this.o.name, this.o.clock));
+        if (r.outcome === 'moved') this.arriving.set(d.address, { kind: 'failover', from: d.from, since: lastSeen.get(d.from) ?? this.o.clock.now() });
       } else {
         await this.beginRelease(d.address);
         r = await bounded('handOff', this.apiTimeoutMs, handOffAddress(this.o.store, lease, this.o.name, d.to, this.o.clock));
@@ -539,6 +566,7 @@ export class Agent {
       if (track.eligible && track.role === 'holder') announcing.add(i.address);
     }
     this.probeNewlyAnnounced(instances, announcing);
+    this.completeArrivals(announcing);
     const key = JSON.stringify(instances);
     if (key !== this.keepalivedKey) {
       await k.port.applyConfig(k.render({ agent: this.o.name, stateDir: k.stateDir, instances }), instances.map((i) => i.address));
@@ -570,6 +598,42 @@ export class Agent {
         );
       }, 1000);
       timer.unref();
+    }
+  }
+
+  /**
+   * An address newly held that this agent did not take itself was handed to it (planned handoff):
+   * measured from when the lease naming it was observed. The first joined sync adopts silently.
+   */
+  private noteArrivals(held: ReadonlySet<string>): void {
+    if (this.renewer === undefined) {
+      this.heldBefore = undefined;
+      return;
+    }
+    for (const a of [...this.arriving.keys()]) if (!held.has(a)) this.arriving.delete(a);
+    if (this.heldBefore !== undefined) {
+      const views = new Map(this.view.addressViews().map((v) => [v.address, v] as const));
+      for (const a of held) {
+        if (this.heldBefore.has(a) || this.arriving.has(a)) continue;
+        // A free lease (the leader creates them without a holder) this agent acquired: not a handoff.
+        if (this.acquiredFree.has(a)) continue;
+        this.arriving.set(a, { kind: 'handoff', from: '', since: views.get(a)?.observedAt ?? this.o.clock.now() });
+      }
+    }
+    this.acquiredFree.clear();
+    this.heldBefore = new Set(held);
+  }
+
+  /** Received addresses now announced as holder: observe the duration, tell the composition root. */
+  private completeArrivals(announcing: ReadonlySet<string>): void {
+    const now = this.o.clock.now();
+    for (const [address, a] of [...this.arriving]) {
+      if (!announcing.has(address)) continue;
+      this.arriving.delete(address);
+      const seconds = Math.max(0, now - a.since) / 1000;
+      (a.kind === 'failover' ? this.o.metrics.failoverDuration : this.o.metrics.handoffDuration).observe(seconds);
+      this.o.log.info({ component: 'ownership', address, reason: a.kind, from: a.from, seconds }, a.kind === 'failover' ? 'failover completed: address in service here' : 'handoff completed: address in service here');
+      this.o.onTakenOver?.({ address, kind: a.kind, from: a.from, seconds });
     }
   }
 
