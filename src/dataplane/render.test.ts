@@ -166,3 +166,28 @@ describe('names and comments', () => {
     expect([probability(2), probability(3), probability(4)]).toEqual(['0.50000000000', '0.33333333349', '0.25000000000']);
   });
 });
+
+describe('egress rules (ADR 0009)', () => {
+  const egressDesired = planDataPlane(snaps['egress']!, DEFAULT_SETTINGS).desired;
+  const markRules = (d: typeof egressDesired): string[] => (computeRuleSet(d).mangle.get('SMARTNAT-PREROUTING') ?? []).filter((r) => r.includes('-j MARK'));
+
+  it('marks only on the internal interfaces, or on any interface when the agent names none', () => {
+    expect(markRules(egressDesired).every((r) => r.startsWith('-i int0 '))).toBe(true);
+    const anyInput = markRules({ ...egressDesired, internalInterfaces: [] });
+    expect(anyInput).toHaveLength(2);
+    expect(anyInput.some((r) => r.includes('-i '))).toBe(false);
+  });
+
+  it('renders nothing for an egress address whose uplink the agent lacks (no rule can route or translate it)', () => {
+    const orphan = { ...egressDesired, egress: [{ ...egressDesired.egress![0]!, uplink: 'ext9' }] };
+    const rules = computeRuleSet(orphan);
+    expect(markRules(orphan)).toEqual([]);
+    expect((rules.nat.get('SMARTNAT-POSTROUTING') ?? []).filter((r) => r.includes('SNAT'))).toEqual([]);
+  });
+
+  it('without egress, no egress rule, set or FORWARD accept exists', () => {
+    const { desired } = planDataPlane(snaps['one-mapping']!, DEFAULT_SETTINGS);
+    expect(renderIptablesFull(desired)).not.toMatch(/egress/);
+    expect([...computeSets(desired).keys()]).toEqual(['smartnat-eligible', 'smartnat-owned', 'smartnat-allow']);
+  });
+});
