@@ -5,11 +5,13 @@
 // signal keepalived (the watchdog runs `keepalived -t` and reloads). With `onStateChange` it reads
 // keepalived's notify FIFO in the shared state dir ('share' mode of NotifyFifoReader: it uses the
 // FIFO keepalived made, or makes it before keepalived first reads the config, and follows a
-// keepalived restart that replaces it).
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+// keepalived restart that replaces it). keepalived reports a state only when it changes, so the
+// last state per address is also kept in `vrrp-states.json` there: a restarted agent (keepalived kept
+// running in its own container) starts from it, and the lines queued in the FIFO since then follow.
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { CommandRunner } from '../dataplane/command-runner.js';
-import type { VrrpStateChange } from '../keepalived/notify.js';
+import { parseNotifyLine, type VrrpStateChange } from '../keepalived/notify.js';
 import { NotifyFifoReader } from '../keepalived/notify-fifo.js';
 import { notifyFifoPath } from '../keepalived/render.js';
 import { KeepalivedSupervisor, type ApplyOutcome, type TrackState } from '../keepalived/supervisor.js';
@@ -19,6 +21,10 @@ export class KeepalivedFiles implements KeepalivedPort {
   private readonly files: KeepalivedSupervisor;
   private text: string | undefined;
   private readonly fifo: NotifyFifoReader | undefined;
+  private readonly onStateChange: ((change: VrrpStateChange) => void) | undefined;
+  private readonly states = new Map<string, VrrpStateChange>();
+  private saving: Promise<void> = Promise.resolve();
+  private restored = false;
 
   constructor(
     private readonly stateDir: string,
@@ -26,8 +32,9 @@ export class KeepalivedFiles implements KeepalivedPort {
     log: Logger,
     options: { readonly onStateChange?: (change: VrrpStateChange) => void; readonly recheckMs?: number } = {},
   ) {
-    const onChange = options.onStateChange;
-    if (onChange) {
+    this.onStateChange = options.onStateChange;
+    if (this.onStateChange) {
+      const onChange = (change: VrrpStateChange): void => this.changed(change, log);
       this.fifo = new NotifyFifoReader({ path: notifyFifoPath(stateDir), mode: 'share', runner, log, onChange, ...(options.recheckMs === undefined ? {} : { recheckMs: options.recheckMs }) });
     }
     const launcher = {
@@ -50,6 +57,7 @@ export class KeepalivedFiles implements KeepalivedPort {
   async applyConfig(text: string): Promise<ApplyOutcome> {
     if (text === this.text) return 'unchanged';
     await mkdir(this.stateDir, { recursive: true, mode: 0o700 });
+    await this.restoreStates();
     await this.fifo?.open();
     const path = `${this.stateDir}/keepalived.conf`;
     await writeFile(`${path}.new`, text);
@@ -61,6 +69,43 @@ export class KeepalivedFiles implements KeepalivedPort {
 
   async stop(): Promise<void> {
     this.fifo?.close();
+    await this.saving;
     await this.files.writeAgentAlive(false);
+  }
+
+  private get statesPath(): string {
+    return `${this.stateDir}/vrrp-states.json`;
+  }
+
+  private changed(change: VrrpStateChange, log: Logger): void {
+    this.states.set(change.address, change);
+    this.onStateChange?.(change);
+    const text = `${JSON.stringify([...this.states.values()].map((c) => `INSTANCE "${c.instance}" ${c.state} ${c.priority}`))}\n`;
+    this.saving = this.saving.then(async () => {
+      await writeFile(`${this.statesPath}.new`, text);
+      await rename(`${this.statesPath}.new`, this.statesPath);
+    }).catch((err: unknown) => log.warn({ err }, 'saving the VRRP states failed'));
+  }
+
+  /** Once, before the FIFO is opened: the states the previous agent saw (notify lines, parsed again). */
+  private async restoreStates(): Promise<void> {
+    if (this.restored || !this.onStateChange) return;
+    this.restored = true;
+    const text = await readFile(this.statesPath, 'utf8').catch(() => undefined);
+    if (text === undefined) return;
+    let lines: unknown;
+    try {
+      lines = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (!Array.isArray(lines)) return;
+    for (const line of lines) {
+      const change = typeof line === 'string' ? parseNotifyLine(line) : undefined;
+      if (change && !this.states.has(change.address)) {
+        this.states.set(change.address, change);
+        this.onStateChange(change);
+      }
+    }
   }
 }

@@ -1,8 +1,8 @@
 // smartnat_keepalived_state{address,state} from real keepalived's notify FIFO, in both ways the
 // agent runs: keepalived supervised by the agent (KeepalivedSupervisor), and the chart's way
 // (--no-keepalived: the watchdog's KeepalivedFollower runs keepalived on the shared state dir, the
-// agent's KeepalivedFiles reads the FIFO keepalived made, and follows it when a restarted keepalived
-// replaces it). One namespace per mode (prefix `ob`), a dummy uplink, documentation addresses.
+// agent's KeepalivedFiles reads the FIFO keepalived made, follows it when a restarted keepalived
+// replaces it, and a restarted agent starts from the saved states plus the lines queued meanwhile). One namespace per mode (prefix `ob`), a dummy uplink, documentation addresses.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -117,7 +117,7 @@ describe('smartnat_keepalived_state from the notify FIFO of a real keepalived', 
     expect(await states()).toEqual({});
   });
 
-  it('chart mode: the agent reads the FIFO keepalived made in the shared state dir, and follows a restarted keepalived to its new FIFO', async () => {
+  it('chart mode: the agent reads the FIFO keepalived made in the shared state dir, follows a restarted keepalived to its new FIFO, and a restarted agent starts from the saved states and the queued lines', async () => {
     registry.resetMetrics();
     const ns = await makeNamespace('chart');
     const stateDir = join(dir, 'chart');
@@ -153,5 +153,30 @@ describe('smartnat_keepalived_state from the notify FIFO of a real keepalived', 
     await until('MASTER again', async () => (await host.run('ip', ['-n', ns, '-o', 'addr', 'show', 'dev', 'ext0'])).stdout.includes(` ${VIP_1}/32 `));
     await port.writeTrack(VIP_1, { eligible: false, role: 'standby' });
     await until('FAULT reported by the restarted keepalived', async () => current('FAULT'));
+
+    // The agent restarts while keepalived keeps running: nothing changes meanwhile, so keepalived
+    // writes nothing; the new agent starts from the states the old one saved.
+    await files.stop();
+    registry.resetMetrics();
+    const agent = (): KeepalivedFiles => {
+      const restarted = new KeepalivedFiles(stateDir, new ExecaCommandRunner(ns), silentLogger(), { onStateChange: (c) => metric.observe(c), recheckMs: 100 });
+      stops.push(async () => restarted.stop());
+      return restarted;
+    };
+    const restarted = agent();
+    expect(await states()).toEqual({});
+    await restarted.applyConfig(text);
+    expect(await states()).toEqual({ MASTER: 0, BACKUP: 0, FAULT: 1, STOP: 0 });
+
+    // A change while no agent reads waits in the FIFO for the next one.
+    await restarted.stop();
+    // (A stopped agent faulted every instance through track/agent.alive: lift that too, as the files would be on its return.)
+    const trackFiles = new KeepalivedFiles(stateDir, new ExecaCommandRunner(ns), silentLogger());
+    await trackFiles.writeAgentAlive(true);
+    await trackFiles.writeTrack(VIP_1, { eligible: true, role: 'holder' });
+    await until('keepalived MASTER with no agent reading', async () => (await host.run('ip', ['-n', ns, '-o', 'addr', 'show', 'dev', 'ext0'])).stdout.includes(` ${VIP_1}/32 `));
+    registry.resetMetrics();
+    await agent().applyConfig(text);
+    await until('MASTER from the queued line', async () => current('MASTER'));
   });
 });
