@@ -12,7 +12,9 @@ import { planBenchAddresses } from './api-writes.bench.js';
 import { computeFailoverFigures } from './failover.bench.js';
 import { planBackgroundMapping } from './programming.bench.js';
 import { computeRates, parseCounter } from './prom-text.js';
-import { renderAgentMemorySection, renderApiWritesSection, renderFailoverSection, renderProgrammingSection, replaceSection } from './report.js';
+import { renderAgentMemorySection, renderApiWritesSection, renderFailoverSection, renderProgrammingSection, renderSoakSection, replaceSection } from './report.js';
+import { slope } from './soak.bench.js';
+import { sumOf } from './agent-memory.bench.js';
 import { computePercentile, computeSpread, type BenchEnvironment } from './summary.js';
 import { BENCHES } from './run-config.js';
 import { writePlotPng } from '../support/plot.js';
@@ -89,4 +91,20 @@ describe('benchmark code (smoke)', () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 30_000);
+
+  it('sums metric families, fits the soak\'s memory slope and renders its verdicts', () => {
+    expect(sumOf('smartnat_fence_attempts_total{outcome="fenced"} 2\nsmartnat_fence_attempts_total{outcome="holderAlive"} 1\n# HELP x\n', 'smartnat_fence_attempts_total')).toBe(3);
+    expect(sumOf('other 1\n', 'smartnat_fence_attempts_total')).toBeNull();
+    expect(slope([{ x: 0, y: 100 }, { x: 1, y: 102 }, { x: 2, y: 104 }])).toBeCloseTo(2);
+    expect(slope([{ x: 1, y: 5 }])).toBeNull();
+    const agent = { name: 'a1', rssMiB: [{ atSeconds: 60, mib: 200 }, { atSeconds: 90, mib: 201 }], rssFirstMiB: 200, rssLastMiB: 201, rssMaxMiB: 201, rssSlopeMiBPerMin: 2, fences: 0, leaseTransitions: 0, churnRules: ['198.51.100.242:8080'], churnRulesExact: true };
+    const text = renderSoakSection({
+      schemaVersion: 1, bench: 'soak', command: 'npm run bench -- soak', env: ENV, plots: [],
+      figures: { minutes: 1, delayMs: { up: 250, down: 250 }, churnWrites: 59, holdersChanged: [], probe: { target: '203.0.113.10:80', tries: 600, results: { ok: 599, timeout: 1 }, longestGapMs: 1000 }, agents: [agent, { ...agent, name: 'a2', fences: 1, churnRulesExact: false }] },
+    });
+    expect(text).toContain('no false failover **missed** (1 fence attempts, 0 holder changes)');
+    expect(text).toContain('no stray rules **missed** (a2)');
+    expect(text).toContain('memory flat (|slope| < 1 MiB/min on every agent) **missed**');
+    expect(Object.keys(BENCHES)).toContain('soak');
+  });
 });

@@ -7,6 +7,7 @@ import type { AgentMemoryFigures } from './agent-memory.bench.js';
 import type { ApiWritesFigures } from './api-writes.bench.js';
 import type { FailoverFigures } from './failover.bench.js';
 import type { ProgrammingFigures } from './programming.bench.js';
+import type { SoakFigures } from './soak.bench.js';
 import { computeSpread, formatMs, renderEnvironmentLine, renderTargetVerdict, type BenchResult, type Spread } from './summary.js';
 
 const begin = (name: string): string => `<!-- bench:begin ${name} -->`;
@@ -179,6 +180,40 @@ export function renderAgentMemorySection(r: BenchResult<AgentMemoryFigures>): st
     ...f.agents.map((a) => `| ${a.name} | ${mib(a.rssStartMiB)} | ${mib(a.rssEndMiB)} | ${a.cpuPercentOfOneCore ?? '—'} | ${seconds(a.loadLagSeconds)} | ${seconds(a.eventLoopLagSeconds)} | ${a.fences ?? '—'} | ${a.leaseTransitions ?? '—'} |`),
     '',
     `Target < 150 MB RSS: ${worst * 1.048576 < 150 ? 'met' : '**missed**'} (largest at the end of the window ${worst} MiB = ${(worst * 1.048576).toFixed(0)} MB).`,
+    '',
+    plots(r),
+  ].join('\n');
+}
+
+export function renderSoakSection(r: BenchResult<SoakFigures>): string {
+  const f = r.figures;
+  const mib = (v: number | null): string => (v === null ? '—' : `${v} MiB`);
+  const falseFailovers = f.agents.reduce((n, a) => n + (a.fences ?? 0), 0);
+  const stray = f.agents.filter((a) => !a.churnRulesExact).map((a) => a.name);
+  const flat = f.agents.every((a) => a.rssSlopeMiBPerMin !== null && Math.abs(a.rssSlopeMiBPerMin) < 1);
+  const failed = Object.entries(f.probe.results).filter(([k]) => k !== 'ok').reduce((n, [, v]) => n + v, 0);
+  return [
+    `## Soak: ${f.minutes} minutes with API latency and endpoint churn (issue 9 item 8)`,
+    '',
+    reproduce(r),
+    '',
+    renderEnvironmentLine(r.env),
+    '',
+    `3 agents; every agent's API connection delayed by its lab API proxy, ${f.delayMs.up} ms up and ${f.delayMs.down} ms down`,
+    `(${f.delayMs.up + f.delayMs.down} ms added to every round trip); one Mapping's EndpointSlice rewritten every second (${f.churnWrites} writes),`,
+    `alternating between two endpoint sets; a TCP probe every 100 ms from the allowed client to ${f.probe.target} (the demo Mapping)`,
+    'for the whole soak. RSS (VmRSS) every 30 s after a one-minute warm-up; fence attempts and lease transitions from each',
+    "agent's /metrics at the start and the end; the churned Mapping's DNAT rules read from every agent's kernel 10 s after the soak.",
+    '',
+    '| agent | RSS first | RSS last | RSS max | RSS slope | fences | lease transitions | churned Mapping\'s rules = last endpoint set |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...f.agents.map((a) => `| ${a.name} | ${mib(a.rssFirstMiB)} | ${mib(a.rssLastMiB)} | ${mib(a.rssMaxMiB)} | ${a.rssSlopeMiBPerMin === null ? '—' : `${a.rssSlopeMiBPerMin} MiB/min`} | ${a.fences ?? '—'} | ${a.leaseTransitions ?? '—'} | ${a.churnRulesExact ? 'yes' : `**no** (${a.churnRules.join(', ') || 'none'})`} |`),
+    '',
+    `Probe: ${f.probe.tries} tries, ${JSON.stringify(f.probe.results)}, longest gap ${f.probe.longestGapMs} ms. Address-lease holders changed during the soak: ${f.holdersChanged.length === 0 ? 'none' : f.holdersChanged.join(', ')}.`,
+    '',
+    `Verdicts: no false failover ${falseFailovers === 0 && f.holdersChanged.length === 0 ? 'met' : '**missed**'} (${falseFailovers} fence attempts, ${f.holdersChanged.length} holder changes); ` +
+      `no stray rules ${stray.length === 0 ? 'met' : `**missed** (${stray.join(', ')})`}; memory flat (|slope| < 1 MiB/min on every agent) ${flat ? 'met' : '**missed**'}; ` +
+      `probe failures ${failed}.`,
     '',
     plots(r),
   ].join('\n');
