@@ -4,9 +4,10 @@
 // iptables-restore + one ip -batch) against the same rules and set entries pushed one `iptables`
 // / `ipset` command at a time (the original's way) for a subset; one changed Mapping among N
 // (partial sync); a no-change full resync (read-back); and the agent-side ownership flip (ipset
-// change + conntrack delete). Prints a JSON summary; BENCHMARKS.md records the figures.
+// change + conntrack delete). Prints a JSON summary (with the commit and the 1/5/15-min load average
+// at the start and the end); BENCHMARKS.md records the figures.
 import { randomBytes } from 'node:crypto';
-import { cpus, hostname } from 'node:os';
+import { cpus, hostname, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { DEFAULT_SETTINGS } from '../../src/model/settings.js';
 import { planDataPlane } from '../../src/plan/plan-dataplane.js';
@@ -19,6 +20,7 @@ import { computeSets } from '../../src/dataplane/render-ipset.js';
 import { tokenize } from '../../src/dataplane/render-dump.js';
 import { formatIpv4, parseIpv4 } from '../../src/model/net.js';
 import { mapping, ok, pool, service, slice, snapshot } from '../../src/dataplane/testing/fixtures.js';
+import { readCommit } from './environment.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -108,6 +110,8 @@ async function fullSyncs(desired: DesiredDataPlane): Promise<number[]> {
 }
 
 async function main(): Promise<void> {
+  const loadStart = loadavg();
+  const commit = await readCommit();
   await setup();
   try {
     const big = world(MAPPINGS);
@@ -146,6 +150,8 @@ async function main(): Promise<void> {
     const result = {
       machine: `${hostname()} ${cpus().length}x ${cpus()[0]?.model ?? '?'}`,
       date: new Date().toISOString(),
+      commit,
+      loadAverage: { start: loadStart.map((v) => Math.round(v * 100) / 100), end: loadavg().map((v) => Math.round(v * 100) / 100) },
       mappings: MAPPINGS,
       rulesAtMappings: rulesBig,
       fullSyncMs: { median: median(fullBig), trials: fullBig.map(Math.round) },
