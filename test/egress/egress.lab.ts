@@ -172,13 +172,15 @@ async function egressThroughDrill(kind: 'kill' | 'drain'): Promise<{ newGapMs: n
   const before = await holderOf(VIP_DEMO);
   const loop = peer('b1', ['loop', 'tcp', SERVER, String(SERVER_PORT), '40000', '50', '300'], 120_000);
   const stream = peer('b1', ['stream', SERVER, String(SERVER_PORT), '40000', '100'], 120_000);
+  const udpStream = peer('b1', ['udpstream', SERVER, String(SERVER_PORT), '40000', '100'], 120_000);
   // The drill's exit code is its verdict on the *ingress* probes (drills.lab.ts tests those; a
   // loaded machine can fail a drain's zero-loss rule): here only the move and egress count.
   const drillRun = sleep(2000).then(() => host.run(process.execPath, [mainJs, 'drill', kind, '--name', NAME, '--json'], { timeoutMs: 240_000, okExitCodes: [0, 1] }));
-  const [drillOut, loopOut, streamOut] = await Promise.allSettled([drillRun, loop, stream]);
+  const [drillOut, loopOut, streamOut, udpOut] = await Promise.allSettled([drillRun, loop, stream, udpStream]);
   if (drillOut.status === 'rejected') throw drillOut.reason;
   if (loopOut.status === 'rejected') throw loopOut.reason;
   if (streamOut.status === 'rejected') throw streamOut.reason;
+  if (udpOut.status === 'rejected') throw udpOut.reason;
   const drill = JSON.parse(drillOut.value.stdout) as {
     ok: boolean;
     runs: { previousOwner: string; owner: string; moved: boolean; injectedAt: string; gapMs: number; problems: string[] }[];
@@ -218,12 +220,21 @@ async function egressThroughDrill(kind: 'kill' | 'drain'): Promise<{ newGapMs: n
     reopened: events.filter((e) => e.event === 'connected').length - 1,
     peers: [...new Set(replies.map((e) => e.peer))],
   };
+  // The same for one UDP flow (one socket, one source port) sending every 100 ms.
+  const udpReplies = lines<StreamEvent>(udpOut.value).filter((e) => e.event === 'reply');
+  const udpGap = longestGap(udpReplies.map((e) => e.t));
+  const existingUdp = {
+    survived: udpGap.after !== undefined && udpReplies.some((e) => e.t > newGap.from + 1),
+    longestSilenceMs: udpGap.ms,
+    peers: [...new Set(udpReplies.map((e) => e.peer))],
+  };
   const failed = tries.filter((t) => !t.ok).length;
-  const measured = { lab: NAME, kind, drillOk: drill.ok, drillProblems: run.problems, drillGapMs: run.gapMs, egressNewConnectionGapMs: newGap.ms, failedNewConnections: failed, tries: tries.length, existingEgressConnection: existing };
+  const measured = { lab: NAME, kind, drillOk: drill.ok, drillProblems: run.problems, drillGapMs: run.gapMs, egressNewConnectionGapMs: newGap.ms, failedNewConnections: failed, tries: tries.length, existingEgressConnection: existing, existingUdpFlow: existingUdp };
   console.log(JSON.stringify(measured));
   expect(replies.length).toBeGreaterThan(0);
   // Whatever its fate, an existing connection never shows another source address.
   expect(existing.peers).toEqual([VIP_DEMO]);
+  expect(existingUdp.peers).toEqual([VIP_DEMO]);
   return { newGapMs: newGap.ms, failed, survived };
 }
 

@@ -37,6 +37,7 @@ export const PEER_SCRIPT = String.raw`// SmartNat egress lab peer (generated; se
 // node egress-peer.mjs once tcp|udp HOST PORT TIMEOUT_MS
 // node egress-peer.mjs loop tcp|udp HOST PORT DURATION_MS INTERVAL_MS TIMEOUT_MS
 // node egress-peer.mjs stream HOST PORT DURATION_MS INTERVAL_MS
+// node egress-peer.mjs udpstream HOST PORT DURATION_MS INTERVAL_MS   (one socket, one source port)
 import net from 'node:net';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -142,6 +143,19 @@ if (mode === 'server') {
     s.on('end', () => end('closed'));
   };
   open();
+  setTimeout(() => process.exit(0), duration);
+} else if (mode === 'udpstream') {
+  const [host, port, duration, interval] = [a[0], Number(a[1]), Number(a[2]), Number(a[3])];
+  const s = dgram.createSocket('udp4');
+  let seq = 0;
+  s.on('message', (m) => {
+    try { const r = JSON.parse(m.toString()); out({ t: Date.now(), event: 'reply', conn: 1, seq: Number(r.seq), peer: r.peer }); } catch {}
+  });
+  s.on('error', (e) => out({ t: Date.now(), event: 'error', conn: 1, error: e.code || e.message }));
+  s.connect(port, host, () => {
+    out({ t: Date.now(), event: 'connected', conn: 1 });
+    setInterval(() => { seq += 1; s.send(String(seq)); }, interval);
+  });
   setTimeout(() => process.exit(0), duration);
 } else {
   console.error('usage: see the header');
