@@ -115,13 +115,17 @@ export interface ClusterObjects {
 
 /**
  * The plain-JSON form of a cached object, made once per object: the cache replaces an object when
- * it changes, so identity is a version. Typed client objects (from lists) go through JSON so dates
- * are strings as the parsers expect; the same object keeps its plain form, which lets the agent
- * memoise parses by identity too (src/agent/snapshot.ts).
+ * it changes, so identity is a version. Typed client objects (from lists) go through JSON once so
+ * dates are strings as the parsers expect; objects from watch events are plain already and are
+ * used as they are. The same object keeps its plain form, which lets the agent memoise parses by
+ * identity too (src/agent/snapshot.ts).
  */
 const plainForms = new WeakMap<object, unknown>();
 
 function plain(o: KubernetesObject): unknown {
+  // Watch events carry the JSON as parsed (plain objects): use them as they are, no second copy.
+  // Only listed objects are typed client models (class instances, Date fields).
+  if (Object.getPrototypeOf(o) === Object.prototype) return o;
   const hit = plainForms.get(o);
   if (hit !== undefined) return hit;
   const { managedFields: _dropped, ...metadata } = o.metadata ?? {};
