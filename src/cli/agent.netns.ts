@@ -4,6 +4,7 @@
 // acquires it as owner, programs the kernel and reports status.configuredAddresses; /healthz,
 // /readyz and /metrics answer; SIGTERM ends it with exit 0.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { closeSync, constants as fsConstants, openSync, statSync, writeSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -139,6 +140,20 @@ describe('smartnat agent (process)', () => {
       expect(metrics).toMatch(/^smartnat_owned_addresses 1$/m);
       expect(metrics).toMatch(/^smartnat_lease_transitions_total\{reason="preferredFree"\} 1$/m);
       expect(metrics).toContain('smartnat_event_loop_lag_seconds');
+      // The instrumented ports and the data-plane decorator are wired: lease requests timed, rule sizes set,
+      // the Mapping's connection counter read from the namespace's rules (no traffic: 0).
+      expect(metrics).toMatch(/^smartnat_api_request_duration_seconds_count\{resource="leases",verb="create"\} [1-9]/m);
+      expect(metrics).toMatch(/^smartnat_dataplane_rules\{table="nat"\} [1-9]/m);
+      expect(metrics).toMatch(/^smartnat_dataplane_set_entries\{set="owned"\} 1$/m);
+      expect(metrics).toContain(`smartnat_mapping_connections_total{namespace="${appNs}",mapping="echo"} 0`);
+      // --no-keepalived (the chart): the agent reads the notify FIFO in the shared state dir. A line
+      // written as the keepalived container's keepalived would write it reaches the gauge.
+      const fifo = join(stateDir, 'keepalived.fifo');
+      expect(statSync(fifo).isFIFO()).toBe(true);
+      const fd = openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+      writeSync(fd, 'INSTANCE "SN_203_0_113_10" MASTER 250\n');
+      closeSync(fd);
+      await waitFor(async () => /^smartnat_keepalived_state\{address="203\.0\.113\.10",state="MASTER"\} 1$/m.test((await get(`${base}/metrics`)).text), { timeoutMs: 10_000, what: 'keepalived state MASTER in /metrics' });
       const lease = (await kubectl(['get', 'lease', '-n', leaseNs, 'smartnat-agent-cli-agent', '-o', 'json'], { kubeconfig: plane.kubeconfigPath })).stdout;
       const annotations = (JSON.parse(lease) as { metadata: { annotations: Record<string, string>; labels: Record<string, string> } }).metadata;
       expect(annotations.labels.role).toBe('edge');

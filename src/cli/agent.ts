@@ -134,7 +134,7 @@ export function parseAgentFlags(flags: AgentFlags, env: Readonly<Record<string, 
 }
 
 export interface SignalSource {
-  once(signal: 'SIGTERM' | 'SIGINT', handler: () => void): void;
+  on(signal: 'SIGTERM' | 'SIGINT', handler: () => void): void;
 }
 
 /** Runs the agent until a signal; resolves after the planned handoff and shutdown. */
@@ -227,8 +227,11 @@ export async function runAgent(flags: AgentFlags, io: CliIo, signals: SignalSour
   const bound = await health.listen(config.listen.host, config.listen.port);
   log.info({ component: 'agent', agent: config.name, namespace: config.namespace, metrics: `${bound.address}:${bound.port}`, interfaces: discovered.interfaces.map((i) => `${i.name}=${i.role}`) }, 'starting');
   const stop = new Promise<string>((resolve) => {
-    signals.once('SIGTERM', () => resolve('SIGTERM'));
-    signals.once('SIGINT', () => resolve('SIGINT'));
+    // `on`, not `once`: execa's signal-exit handler (installed while a command runs) re-raises a
+    // signal when it finds only its own listeners left, and a `once` listener is removed before the
+    // others run, so a SIGTERM arriving mid-command killed the agent without its handoff.
+    signals.on('SIGTERM', () => resolve('SIGTERM'));
+    signals.on('SIGINT', () => resolve('SIGINT'));
   });
   const profile = await startCpuProfile(config.name).catch((err: unknown) => {
     log.warn({ component: 'agent', err }, 'cannot start the CPU profiler (SMARTNAT_CPU_PROFILE_DIR)');
