@@ -22,7 +22,7 @@ export interface AgentMetrics {
   readonly dataplaneSetEntries: Gauge<'set'>;
   /** 1 for keepalived's current VRRP state of an address, 0 for the other states. */
   readonly keepalivedState: Gauge<'address' | 'state'>;
-  /** Set by the agent (src/agent/agent.ts): lease change observed -> this agent's NAT active, and planned handoffs. */
+  /** Observed by the agent that receives an address (src/agent/agent.ts), once it is in service there. */
   readonly failoverDuration: Histogram;
   readonly handoffDuration: Histogram;
   /** Stops the event-loop delay sampler. */
@@ -70,8 +70,8 @@ export function createAgentMetrics(registry: Registry): AgentMetrics {
     dataplaneRules: new Gauge({ name: 'smartnat_dataplane_rules', help: 'Rules in SmartNat\'s own chains after the last successful apply, by table', labelNames: ['table'], registers }),
     dataplaneSetEntries: new Gauge({ name: 'smartnat_dataplane_set_entries', help: 'Entries of SmartNat\'s ipsets after the last successful apply, by set kind', labelNames: ['set'], registers }),
     keepalivedState: new Gauge({ name: 'smartnat_keepalived_state', help: 'keepalived\'s VRRP state per address from its notify FIFO: 1 for the current state', labelNames: ['address', 'state'], registers }),
-    failoverDuration: new Histogram({ name: 'smartnat_failover_duration_seconds', help: 'Unplanned failover: from the old holder judged gone to this agent\'s NAT active', buckets: HANDOVER_BUCKETS, registers }),
-    handoffDuration: new Histogram({ name: 'smartnat_handoff_duration_seconds', help: 'Planned handoff: from the old owner releasing to this agent\'s NAT active', buckets: HANDOVER_BUCKETS, registers }),
+    failoverDuration: new Histogram({ name: 'smartnat_failover_duration_seconds', help: 'Unplanned failover taken by this agent: from the old holder\'s last observed renewal to the address in service here (NAT programmed, announced as holder)', buckets: HANDOVER_BUCKETS, registers }),
+    handoffDuration: new Histogram({ name: 'smartnat_handoff_duration_seconds', help: 'Planned handoff received by this agent: from the lease naming it observed to the address in service here', buckets: HANDOVER_BUCKETS, registers }),
     close: () => delay.disable(),
   };
 }
