@@ -9,10 +9,12 @@ import { join } from 'node:path';
 import type { DrillReport } from '../../src/lab/drill.js';
 import { planEndpoint } from './agent-memory.bench.js';
 import { planBenchAddresses } from './api-writes.bench.js';
+import { datapathWorld, summariseDatapath, type DatapathFigures } from './datapath.bench.js';
 import { computeFailoverFigures } from './failover.bench.js';
 import { planBackgroundMapping } from './programming.bench.js';
 import { computeRates, parseCounter } from './prom-text.js';
-import { renderAgentMemorySection, renderApiWritesSection, renderFailoverSection, renderProgrammingSection, renderSoakSection, replaceSection } from './report.js';
+import { computeRuleSet } from '../../src/dataplane/render-iptables.js';
+import { renderAgentMemorySection, renderApiWritesSection, renderDatapathSection, renderFailoverSection, renderProgrammingSection, renderSoakSection, replaceSection } from './report.js';
 import { slope } from './soak.bench.js';
 import { sumOf } from './agent-memory.bench.js';
 import { computePercentile, computeSpread, type BenchEnvironment } from './summary.js';
@@ -106,5 +108,29 @@ describe('benchmark code (smoke)', () => {
     expect(text).toContain('no stray rules **missed** (a2)');
     expect(text).toContain('memory flat (|slope| < 1 MiB/min on every agent) **missed**');
     expect(Object.keys(BENCHES)).toContain('soak');
+  });
+
+  it('plans the data-path worlds (measured address last in SMARTNAT-SERVICES) and renders the ratios with their verdicts', () => {
+    const one = datapathWorld(1);
+    expect(one.addresses.map((a) => a.address)).toEqual(['203.0.113.250']);
+    const big = datapathWorld(21);
+    expect(big.addresses).toHaveLength(5);
+    expect(computeRuleSet(big).nat.get('SMARTNAT-SERVICES')?.at(-1)).toMatch(/^-d 203\.0\.113\.250\/32 /);
+    const t = (...values: number[]): { load1: number; value: number }[] => values.map((value) => ({ load1: 3, value }));
+    const figures: DatapathFigures = {
+      trials: 3, seconds: 5, concurrency: 16, iptables: 'iptables v1.8.9 (nf_tables)',
+      large: { mappings: 1000, addresses: 201, rules: 4000, servicesJumpPosition: 202, servicesChainLength: 202 },
+      throughputGbps: { routed: t(10, 12, 11), routedWithRules: t(9, 9, 9), nat: t(10, 10, 10) },
+      connectsPerSecond: { routed: t(3000, 3100, 2900), oneMapping: t(2000, 2100, 2200), largeMappings: t(1700, 1800, 1900) },
+      connectErrors: { routed: 0, oneMapping: 0, largeMappings: 2 },
+    };
+    const s = summariseDatapath(figures);
+    expect(s.throughputRatio).toBeCloseTo(10 / 11);
+    expect(s.connectRatio).toBeCloseTo(1800 / 2100);
+    const text = renderDatapathSection({ schemaVersion: 1, bench: 'datapath', command: 'npx tsx test/bench/datapath.bench.ts', env: ENV, figures, plots: [] });
+    expect(text).toContain('target >= 0.95 **missed** (0.909 < 0.95)');
+    expect(text).toContain('target >= 0.9 **missed** (0.857 < 0.9)');
+    expect(text).toContain('rule 202 of');
+    expect(Object.keys(BENCHES)).toContain('datapath');
   });
 });

@@ -5,6 +5,7 @@
 // numbers only. Does not read or write files (run.ts does).
 import type { AgentMemoryFigures } from './agent-memory.bench.js';
 import type { ApiWritesFigures } from './api-writes.bench.js';
+import { summariseDatapath, type DatapathFigures, type DatapathTrial } from './datapath.bench.js';
 import type { FailoverFigures } from './failover.bench.js';
 import type { ProgrammingFigures } from './programming.bench.js';
 import type { SoakFigures } from './soak.bench.js';
@@ -216,5 +217,65 @@ export function renderSoakSection(r: BenchResult<SoakFigures>): string {
       `probe failures ${failed}.`,
     '',
     plots(r),
+  ].join('\n');
+}
+
+export function renderDatapathSection(r: BenchResult<DatapathFigures>): string {
+  const f = r.figures;
+  const s = summariseDatapath(f);
+  const num = (v: number | null, digits: number, unit: string): string => (v === null ? '—' : `${v.toFixed(digits)}${unit}`);
+  const trials = (xs: readonly DatapathTrial[], digits: number): string => xs.map((t) => t.value.toFixed(digits)).join(', ');
+  const loads = (xs: readonly DatapathTrial[]): string => (xs.length ? `${Math.min(...xs.map((t) => t.load1)).toFixed(1)}-${Math.max(...xs.map((t) => t.load1)).toFixed(1)}` : '—');
+  const verdict = (v: number | null, target: number): string => (v === null ? 'not measured' : `${v >= target ? 'met' : '**missed**'} (${v.toFixed(3)} ${v >= target ? '>=' : '<'} ${target})`);
+  const t = f.throughputGbps;
+  const c = f.connectsPerSecond;
+  return [
+    '## Data path: throughput through the NAT and new-connection rate (issue 9 item 6)',
+    '',
+    'Reproduce (root; creates and removes its own namespaces `sndp-*`, veth pairs only, nothing leaves the machine):',
+    '',
+    '```sh',
+    r.command,
+    '```',
+    '',
+    renderEnvironmentLine(r.env),
+    '',
+    'Three namespaces: a client (198.18.0.10, also the agent\'s uplink router 203.0.113.1), an agent host shaped as',
+    '`createAgentNamespace` builds it (ext0 203.0.113.2/24, int0 198.51.100.2/24) and a backend (198.51.100.20, iperf3',
+    'server and a TCP sink), joined by veth pairs. The agent namespace is programmed by the real `DataPlaneApplier` from a',
+    `planned snapshot (${f.iptables}). The measured Mapping puts 203.0.113.250 ports 5201 and 7000 on the backend (DNAT, masquerade,`,
+    'connmark/policy routing of ADR 0003); "routed" sends to 198.51.100.20 directly through the agent namespace\'s routing.',
+    `Cases alternate trial by trial (rotating order); conntrack is flushed in the agent namespace before every trial. ${f.trials} trials`,
+    `of ${f.seconds} s per case; the 1-minute load average at each trial's start is given as a range.`,
+    '',
+    `Throughput: \`iperf3 -c TARGET -t ${f.seconds} -O 1\` (one TCP stream, receiver's rate; first second omitted). "Routed, no rules": none`,
+    'of our rules in the agent namespace (so no conntrack either); "routed, rules installed": the one Mapping\'s rules present, the',
+    'traffic not addressed to it (our mangle chain and conntrack see every packet, nothing is translated); "NAT": through the',
+    'floating address.',
+    '',
+    '| path | trials (Gbit/s) | median | load (1 min) |',
+    '| --- | --- | --- | --- |',
+    `| routed, no rules | ${trials(t.routed, 2)} | ${num(s.routedGbps, 2, ' Gbit/s')} | ${loads(t.routed)} |`,
+    `| routed, rules installed | ${trials(t.routedWithRules, 2)} | ${num(s.routedWithRulesGbps, 2, ' Gbit/s')} | ${loads(t.routedWithRules)} |`,
+    `| **NAT** (floating address -> DNAT -> backend) | ${trials(t.nat, 2)} | **${num(s.natGbps, 2, ' Gbit/s')}** | ${loads(t.nat)} |`,
+    '',
+    `Throughput ratio NAT / routed (no rules): **${num(s.throughputRatio, 3, '')}**; target >= 0.95 ${verdict(s.throughputRatio, 0.95)}.`,
+    `NAT / routed with rules installed: ${num(s.routedWithRulesGbps === null || s.natGbps === null ? null : s.natGbps / s.routedWithRulesGbps, 3, '')}.`,
+    '',
+    `New connections: a Node connect storm in the client namespace, ${f.concurrency} connections in flight, each reset by the client as`,
+    `soon as it is established (SYN, SYN-ACK, ACK, RST: no TIME_WAIT), counted over ${f.seconds} s after a 1 s warm-up; the backend's sink`,
+    `accepts and drops them. "${f.large.mappings} Mappings": the measured one and ${f.large.mappings - 1} others of one TCP port each`,
+    `(${f.large.addresses} addresses, ${f.large.rules} rules in our chains); the measured address's jump is rule ${f.large.servicesJumpPosition} of`,
+    `${f.large.servicesChainLength} in \`SMARTNAT-SERVICES\` (the last, the worst place: the chain holds one \`-d ADDRESS\` jump per address and`,
+    'the first packet of every new connection walks it in order).',
+    '',
+    '| case | trials (connections/s) | median | failed connects | load (1 min) |',
+    '| --- | --- | --- | --- | --- |',
+    `| routed, no rules (reference) | ${trials(c.routed, 0)} | ${num(s.routedCps, 0, '/s')} | ${f.connectErrors.routed} | ${loads(c.routed)} |`,
+    `| NAT, 1 Mapping installed | ${trials(c.oneMapping, 0)} | ${num(s.oneMappingCps, 0, '/s')} | ${f.connectErrors.oneMapping} | ${loads(c.oneMapping)} |`,
+    `| **NAT, ${f.large.mappings} Mappings installed** | ${trials(c.largeMappings, 0)} | **${num(s.largeCps, 0, '/s')}** | ${f.connectErrors.largeMappings} | ${loads(c.largeMappings)} |`,
+    '',
+    `New-connection ratio ${f.large.mappings} / 1 Mapping: **${num(s.connectRatio, 3, '')}**; target >= 0.9 ${verdict(s.connectRatio, 0.9)}.`,
+    `NAT (1 Mapping) / routed without rules: ${num(s.natConnectRatio, 3, '')} (no target).`,
   ].join('\n');
 }

@@ -5,7 +5,8 @@ import { writeAgentMemoryPlot, type AgentMemoryFigures } from './agent-memory.be
 import { writeApiWritesPlot, type ApiWritesFigures } from './api-writes.bench.js';
 import { writeFailoverPlot, type FailoverFigures } from './failover.bench.js';
 import { writeProgrammingPlot, type ProgrammingFigures } from './programming.bench.js';
-import { renderAgentMemorySection, renderApiWritesSection, renderFailoverSection, renderProgrammingSection, renderSoakSection } from './report.js';
+import type { DatapathFigures } from './datapath.bench.js';
+import { renderAgentMemorySection, renderApiWritesSection, renderDatapathSection, renderFailoverSection, renderProgrammingSection, renderSoakSection } from './report.js';
 import { writeSoakPlot, type SoakFigures } from './soak.bench.js';
 import type { BenchResult } from './summary.js';
 
@@ -26,6 +27,7 @@ export const BENCHES: Record<string, Bench> = {
   'api-writes': { argv: ['test/bench/api-writes.bench.ts'], result: 'api-writes.json', render: (r) => renderApiWritesSection(r as BenchResult<ApiWritesFigures>), plot: (r) => writeApiWritesPlot((r as BenchResult<ApiWritesFigures>).figures) },
   'agent-memory': { argv: ['test/bench/agent-memory.bench.ts'], result: 'agent-memory.json', render: (r) => renderAgentMemorySection(r as BenchResult<AgentMemoryFigures>), plot: (r) => writeAgentMemoryPlot((r as BenchResult<AgentMemoryFigures>).figures) },
   soak: { argv: ['test/bench/soak.bench.ts'], result: 'soak.json', render: (r) => renderSoakSection(r as BenchResult<SoakFigures>), plot: (r) => writeSoakPlot((r as BenchResult<SoakFigures>).figures) },
+  datapath: { argv: ['test/bench/datapath.bench.ts', '--trials', '5', '--seconds', '5', '--mappings', '1000', '--concurrency', '16'], result: 'datapath.json', render: (r) => renderDatapathSection(r as BenchResult<DatapathFigures>) },
   'dataplane-sync': { argv: ['test/bench/dataplane-sync.bench.ts', '--mappings', '1000', '--naive', '200', '--trials', '5'] },
   'keepalived-cpu': { argv: ['test/bench/keepalived-cpu.bench.ts', '--instances', '255', '--advert-ms', '100', '--seconds', '20'] },
 };
