@@ -177,6 +177,11 @@ describe('the metrics tell what the drill did', () => {
     expect(patches.filter((s) => s.value > 0).map((s) => agentOf(s.metric['instance'] ?? '')).sort()).toEqual(lab!.agents.map((a) => a.name).sort());
     const nat = await prom!.query('smartnat_dataplane_rules{table="nat"} > 0');
     expect(nat.map((s) => agentOf(s.metric['instance'] ?? '')).sort()).toEqual(lab!.agents.map((a) => a.name).sort());
+    // The new owner measured the failover it took (a finite, positive duration).
+    const failover = await prom!.query(`smartnat_failover_duration_seconds_count{instance="${instanceOf(run!.owner)}"}`);
+    expect(failover[0]?.value ?? 0).toBeGreaterThanOrEqual(1);
+    const mean = await prom!.query(`smartnat_failover_duration_seconds_sum{instance="${instanceOf(run!.owner)}"} / smartnat_failover_duration_seconds_count{instance="${instanceOf(run!.owner)}"}`);
+    expect(Number.isFinite(mean[0]?.value) && (mean[0]?.value ?? 0) > 0).toBe(true);
     // The drill's probes went through the echo Mapping: its owners counted new connections.
     const echo = await prom!.query('sum(smartnat_mapping_connections_total{namespace="demo", mapping="echo"})');
     expect(echo[0]?.value ?? 0).toBeGreaterThan(0);
