@@ -22,7 +22,7 @@ import { registerMappingConnections } from '../agent/mapping-metrics.js';
 import { ObservedDataPlane } from '../agent/dataplane-observer.js';
 import { instrumentConfiguredAddressWriter, instrumentEventSink, instrumentLeaseStore, instrumentStatusWriter } from '../agent/api-metrics.js';
 import type { KeepalivedPort } from '../agent/ports.js';
-import { KubeAgentEventSink } from '../cluster/agent-events.js';
+import { KubeAgentEventSink, takenOverEvent } from '../cluster/agent-events.js';
 import { realClock } from '../cluster/clock.js';
 import { KubeConfiguredAddressWriter, readNodeLabels } from '../cluster/configured-addresses.js';
 import { DedupingEventRecorder, KubeEventSink } from '../cluster/events.js';
@@ -199,6 +199,7 @@ export async function runAgent(flags: AgentFlags, io: CliIo, signals: SignalSour
     error: (err: unknown) => log.debug({ component: 'leader', err }, 'leader election error'),
   });
   const duties = new LeaderDuties({ leases: store, status: instrumentStatusWriter(new KubeStatusWriter(kc), metrics), events: new DedupingEventRecorder(instrumentEventSink(new KubeEventSink(kc, config.name), metrics), clock), namespace: config.namespace, log: log.child({ component: 'leader' }), clock, settings: config.settings });
+  const agentEvents = instrumentEventSink(new KubeAgentEventSink(kc, config.namespace, config.name), metrics);
   const created: Agent = new Agent({
     name: config.name,
     clock,
@@ -211,7 +212,12 @@ export async function runAgent(flags: AgentFlags, io: CliIo, signals: SignalSour
     makeLeaseFeed: (view, changed) =>
       new LeaseInformer({ kc, namespace: config.namespace, view, clock, changed, quietAfterMs: Math.max(30_000, 4 * config.settings.leaseDurationMs), onError: (err: unknown) => log.warn({ component: 'leases', err }, 'lease watch failed; restarting') }),
     // Rule/set sizes after each apply; one DataPlaneApplyFailed Event on the agent's Lease per failure streak.
-    applier: new ObservedDataPlane(applier, { metrics, events: instrumentEventSink(new KubeAgentEventSink(kc, config.namespace, config.name), metrics), clock, log: log.child({ component: 'dataplane' }) }),
+    applier: new ObservedDataPlane(applier, { metrics, events: agentEvents, clock, log: log.child({ component: 'dataplane' }) }),
+    // One FailoverCompleted / HandoffCompleted Event per address received, off the sync path.
+    onTakenOver: (e) => {
+      const event = takenOverEvent(e);
+      agentEvents.create(event, clock.wallTime()).catch((err: unknown) => log.warn({ component: 'agent', address: e.address, reason: event.reason, err }, 'cannot record the Event'));
+    },
     keepalived: { port: eligibility, render: (input) => renderKeepalivedConfig(template, input), stateDir },
     statusWriter: instrumentConfiguredAddressWriter(new KubeConfiguredAddressWriter(kc, config.name), metrics),
     local: { facts: { name: config.name, labels, interfaces: discovered.interfaces }, macs: discovered.macs },
@@ -233,7 +239,7 @@ export async function runAgent(flags: AgentFlags, io: CliIo, signals: SignalSour
     signals.on('SIGTERM', () => resolve('SIGTERM'));
     signals.on('SIGINT', () => resolve('SIGINT'));
   });
-  const profile = await startCpuProfile(config.name).catch((err: unknown) => {
+  const profile = await startCpuProfile(config.name, undefined, (path) => log.info({ component: 'agent', path }, 'CPU profile written')).catch((err: unknown) => {
     log.warn({ component: 'agent', err }, 'cannot start the CPU profiler (SMARTNAT_CPU_PROFILE_DIR)');
     return undefined;
   });

@@ -1,13 +1,14 @@
 // Owns: recording an agent's own Events (core/v1, reporting component `smartnat-agent`) regarding
 // its agent Lease `smartnat-agent-<agent>` in the agents' namespace, so `kubectl describe lease`
-// and `kubectl get events` show what went wrong on that instance (today: DataPlaneApplyFailed).
+// and `kubectl get events` show what happened on that instance: DataPlaneApplyFailed, and
+// FailoverCompleted / HandoffCompleted when an address it received is in service there.
 // Guarantees: the Event names the Lease with its uid when the Lease can be read (kubectl describe
 // selects Events by uid), without one otherwise; a failed create throws. Does not decide when an
 // Event is due or de-duplicate (the caller, src/agent/dataplane-observer.ts, does).
 import { CoordinationV1Api, CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
 import { agentLeaseName } from '../plan/lease-names.js';
 
-export type AgentEventReason = 'DataPlaneApplyFailed';
+export type AgentEventReason = 'DataPlaneApplyFailed' | 'FailoverCompleted' | 'HandoffCompleted';
 
 export interface AgentEvent {
   readonly type: 'Normal' | 'Warning';
@@ -23,6 +24,14 @@ export interface AgentLeaseRef {
   readonly namespace: string;
   readonly agent: string;
   readonly uid?: string;
+}
+
+/** What an agent records when an address it received is in service there. Pure. */
+export function takenOverEvent(e: { readonly address: string; readonly kind: 'failover' | 'handoff'; readonly from: string; readonly seconds: number }): AgentEvent {
+  const from = e.from === '' ? '' : ` from ${e.from}`;
+  return e.kind === 'failover'
+    ? { type: 'Normal', reason: 'FailoverCompleted', message: `${e.address} taken over${from}: in service here ${e.seconds.toFixed(2)} s after the last renewal seen from its holder` }
+    : { type: 'Normal', reason: 'HandoffCompleted', message: `${e.address} handed over${from}: in service here ${e.seconds.toFixed(2)} s after the lease named this agent` };
 }
 
 /** The core/v1 Event regarding the agent's Lease. Pure. */

@@ -150,6 +150,16 @@ describe('the metrics tell what the drill did', () => {
     expect(fenced[0]?.value ?? 0).toBeGreaterThanOrEqual(1);
   });
 
+  test('the new owner observed the failover duration and recorded one FailoverCompleted Event for the drilled address', async () => {
+    const count = await prom!.query(`sum(smartnat_failover_duration_seconds_count{instance="${instanceOf(run!.owner)}"})`);
+    expect(count[0]?.value ?? 0).toBeGreaterThanOrEqual(1);
+    const read = async (): Promise<{ involvedObject: { kind: string } }[]> =>
+      (JSON.parse(await kube(['-n', 'smartnat-system', 'get', 'events', '--field-selector', `reason=FailoverCompleted,involvedObject.name=smartnat-agent-${run!.owner}`, '-o', 'json'])) as { items: { message: string; involvedObject: { kind: string } }[] }).items
+        .filter((e) => e.message.startsWith(`${drilledAddress} taken over from ${run!.previousOwner}:`));
+    const events = await waitFor('the FailoverCompleted Event', async () => ((await read()).length > 0 ? read() : undefined), 30_000).catch(async () => read());
+    expect(events.map((e) => e.involvedObject.kind)).toEqual(['Lease']);
+  });
+
   test('no agent found a duplicate of an address on the wire (the dead host had its links down)', async () => {
     const dup = await prom!.query('smartnat_duplicate_address_total');
     expect(dup.map((s) => [agentOf(s.metric['instance'] ?? ''), s.value]).sort()).toEqual(lab!.agents.map((a) => [a.name, 0]).sort());
