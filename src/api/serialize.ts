@@ -67,6 +67,7 @@ export function serializeMapping(m: Mapping): { [key: string]: Json } {
       conditions: s.conditions.map((c) => compact({ ...c })),
       claims: s.claims === undefined ? undefined : [...s.claims],
       egress: s.egress === undefined ? undefined : compact({ ...s.egress }),
+      owners: s.owners,
     }),
   };
 }

@@ -89,6 +89,7 @@ export function parseMappingStatus(value: unknown): MappingStatus {
     conditions: readConditions(field(status, 'conditions')),
     claims: strings(status, 'claims').length > 0 ? [...new Set(strings(status, 'claims'))].sort() : undefined,
     egress: readEgressStatus(field(status, 'egress')),
+    owners: text(status, 'owners'),
   });
 }
 

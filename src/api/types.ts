@@ -116,6 +116,8 @@ export interface MappingStatus {
   readonly claims?: readonly string[];
   /** Written by the leader when spec.egress is on (ADR 0009). */
   readonly egress?: EgressStatus;
+  /** The agents holding the Mapping's address leases, sorted, comma-separated (leader; the OWNER column). */
+  readonly owners?: string;
 }
 
 /** The egress source address and the gateway the nodes route to; `message` when there is none. */

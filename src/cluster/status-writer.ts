@@ -46,6 +46,7 @@ export function mappingStatusPatch(write: MappingWrite): Record<string, unknown>
       claims: s.claims.length === 0 ? null : [...s.claims],
       // Every key written (null when absent), so a merge patch never keeps a stale gateway or message.
       egress: s.egress === undefined ? null : { address: s.egress.address, gateway: s.egress.gateway ?? null, message: s.egress.message ?? null },
+      owners: s.owners === undefined || s.owners === '' ? null : s.owners,
     },
   };
 }

@@ -88,7 +88,7 @@ export function metaOf(entry: LeaderMappingEntry): MappingMeta {
 export type RefusalReason = 'InvalidSpec' | 'AddressNotInPool' | 'NamespaceNotAllowed' | 'PortConflict' | 'NoRouterIdLeft';
 
 /** Why a Mapping is not Programmed / not Ready. */
-export type NotReadyReason = 'Refused' | 'ServiceNotFound' | 'NoOwner' | 'NotProgrammed' | 'OwnerNotLive' | 'NoReadyEndpoints';
+export type NotReadyReason = 'Refused' | 'ServiceNotFound' | 'NoOwner' | 'NotProgrammed' | 'OwnerNotLive' | 'NoReadyEndpoints' | 'ServiceTypeUnsupported';
 
 export type Verdict =
   | { readonly accepted: true }
@@ -103,6 +103,8 @@ export interface LeaderMappingStatus {
   readonly claims: readonly string[];
   /** Present when spec.egress is on and the Mapping is accepted (ADR 0009). */
   readonly egress?: EgressStatus;
+  /** Holders of the Mapping's address leases, sorted and comma-separated; '' when none or refused. */
+  readonly owners?: string;
 }
 
 export interface MappingWrite {

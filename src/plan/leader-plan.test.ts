@@ -48,6 +48,23 @@ function edit(input: LeaderInput, name: string, namespace: string, o: MappingOpt
   return { ...input, mappings };
 }
 
+describe('status.owners (the OWNER column)', () => {
+  it('lists the holders of the Mapping\'s address leases, sorted and unique, and is rewritten when one moves', () => {
+    const m = entry('web', { addresses: ['203.0.113.12', '203.0.113.10', '203.0.113.11'] });
+    const leases = [addressLease('203.0.113.10', { holder: 'a3', vrid: 1 }), addressLease('203.0.113.11', { holder: 'a2', vrid: 2 }), addressLease('203.0.113.12', { holder: 'a3', vrid: 3 })];
+    const settled = settle(baseInput({ mappings: [m], addressLeases: leases })).input;
+    const first = settled.mappings[0];
+    expect(first?.ok && first.mapping.status.owners).toBe('a2,a3');
+    const moved = planLeaderDuties({ ...settled, addressLeases: [leases[0]!, addressLease('203.0.113.11', { holder: '', vrid: 2 }), addressLease('203.0.113.12', { holder: 'a1', vrid: 3 })] });
+    expect(writeOf(moved, 'web')?.owners).toBe('a1,a3');
+  });
+
+  it('is empty for a refused Mapping', () => {
+    const plan = planLeaderDuties(baseInput({ mappings: [entry('far', { addresses: ['192.0.2.99'] })], addressLeases: [addressLease('192.0.2.99', { holder: 'a1' })] }));
+    expect(writeOf(plan, 'far')?.owners).toBe('');
+  });
+});
+
 describe('validation', () => {
   it('an unparseable Mapping is refused with its first error as invalid and Accepted=False InvalidSpec', () => {
     const bad = entry('bad', { ports: [{ port: 0 }] });

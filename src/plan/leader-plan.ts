@@ -141,6 +141,7 @@ export function planLeaderDuties(input: LeaderInput): LeaderPlan {
         ...(service === undefined ? {} : { service }),
         ...(readiness === undefined ? {} : { readiness }),
         claims: granted.get(key) ?? [],
+        owners: e.mapping.spec.addresses.map((address) => leases.assignments.get(address)?.lease?.holder ?? ''),
         now: input.now,
         ...(verdict.accepted && e.mapping.spec.egress !== undefined ? { egress: egressStatusOf(e.mapping, input.pools) } : {}),
       });

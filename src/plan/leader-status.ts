@@ -68,6 +68,10 @@ export function computeReadiness({ mapping, service, assignments, liveAgents }: 
   if (service === undefined) {
     return { programmed, ready: { ok: false, reason: 'ServiceNotFound', message: `Service ${mapping.namespace}/${mapping.spec.serviceName} not found` } };
   }
+  if (service.externalName !== undefined) {
+    const message = `Service ${mapping.namespace}/${mapping.spec.serviceName} is of type ExternalName (${service.externalName}): it has no endpoints to forward to`;
+    return { programmed, ready: { ok: false, reason: 'ServiceTypeUnsupported', message } };
+  }
   if (!programmed.ok) return { programmed, ready: programmed };
   const first = notReady[0];
   if (first === undefined) return { programmed, ready: { ok: true } };
@@ -84,6 +88,8 @@ export interface MappingStatusInput {
   readonly claims: readonly string[];
   /** spec.egress's address and gateway (accepted Mappings with egress on only). */
   readonly egress?: EgressStatus;
+  /** Holders of the Mapping's address leases (accepted Mappings only; empty holders left out). */
+  readonly owners?: readonly string[];
   readonly now: string;
 }
 
@@ -121,6 +127,7 @@ export function computeMappingStatus(input: MappingStatusInput): LeaderMappingSt
     conditions: drafts.map(settle),
     claims: verdict.accepted ? [...input.claims].sort() : [],
     ...(verdict.accepted && input.egress !== undefined ? { egress: input.egress } : {}),
+    owners: verdict.accepted ? [...new Set((input.owners ?? []).filter((o) => o !== ''))].sort().join(',') : '',
   };
 }
 
@@ -156,7 +163,8 @@ export function mappingStatusMatches(current: MappingStatus, desired: LeaderMapp
     sameConditions(current.conditions, desired.conditions) &&
     claims.length === desired.claims.length &&
     claims.every((c, i) => c === desired.claims[i]) &&
-    sameEgress(current.egress, desired.egress)
+    sameEgress(current.egress, desired.egress) &&
+    (current.owners ?? '') === (desired.owners ?? '')
   );
 }
 

@@ -124,7 +124,7 @@ export function applyPlan(input: LeaderInput, plan: LeaderPlan, now: string): Le
     const meta = e.ok ? e.mapping : e.meta;
     const s = writes.get(meta.uid);
     if (s === undefined) return e;
-    const { serviceVIP: _vip, claims: _claims, egress: _egress, ...rest } = meta.status;
+    const { serviceVIP: _vip, claims: _claims, egress: _egress, owners: _owners, ...rest } = meta.status;
     const next: MappingStatus = {
       ...rest,
       invalid: s.invalid,
@@ -133,6 +133,7 @@ export function applyPlan(input: LeaderInput, plan: LeaderPlan, now: string): Le
       ...(s.serviceVIP === undefined ? {} : { serviceVIP: s.serviceVIP }),
       ...(s.claims.length > 0 ? { claims: s.claims } : {}),
       ...(s.egress === undefined ? {} : { egress: s.egress }),
+      ...(s.owners === undefined || s.owners === '' ? {} : { owners: s.owners }),
     };
     return e.ok ? { ok: true, mapping: { ...e.mapping, status: next } } : { ...e, meta: { ...e.meta, status: next } };
   });
