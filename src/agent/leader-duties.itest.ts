@@ -311,6 +311,98 @@ describe('status, leases and Events', () => {
   }, 60_000);
 });
 
+describe('hostile input: a pool deleted in use, a Service changing type', () => {
+  it("an AddressPool deleted under its Mappings refuses them (AddressNotInPool) and deletes their address leases; another pool's Mapping is untouched", async () => {
+    const doomed = uniqueName('doomed');
+    const kept = uniqueName('kept');
+    const w = await World.make([doomed, kept], 1);
+    const [ns] = w.namespaces as [string];
+    await createPool(doomed, { addresses: ['203.0.113.64/30'] });
+    await createPool(kept, { addresses: ['203.0.113.68/30'] });
+    await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'echo' }, spec: { ports: [{ port: 80, protocol: 'TCP' }] } } });
+    await createMapping(ns, 'doomed-a', { addresses: ['203.0.113.65'], ports: [80] });
+    await createMapping(ns, 'doomed-b', { addresses: ['203.0.113.65', '203.0.113.66'], ports: [81] });
+    await createMapping(ns, 'other', { addresses: ['203.0.113.69'], ports: [80] });
+    await w.sync();
+    w.agents.push({ name: 'agent-a', live: true });
+    const held = await w.store.get(addressLeaseName('203.0.113.65'));
+    expect((await acquireAddress(w.store, held!, 'agent-a', realClock)).outcome).toBe('moved');
+    await w.sync();
+    const otherBefore = await getMapping(ns, 'other');
+    const otherLeaseBefore = await w.store.get(addressLeaseName('203.0.113.69'));
+    expect(cond(otherBefore, 'Accepted')?.status).toBe('True');
+
+    await custom.deleteClusterCustomObject({ group: GROUP, version: VERSION, plural: 'addresspools', name: doomed });
+    const report = await w.sync(); // throws on any failed write
+    expect(report.done.leaseDelete).toBe(2);
+    for (const [name, address] of [['doomed-a', '203.0.113.65'], ['doomed-b', '203.0.113.65']] as const) {
+      const m = await getMapping(ns, name);
+      expect(m.status?.invalid).toBe(`address ${address} is in no AddressPool`);
+      expect(cond(m, 'Accepted')).toMatchObject({ status: 'False', reason: 'AddressNotInPool' });
+      expect(cond(m, 'Ready')).toMatchObject({ status: 'False', reason: 'Refused' });
+      expect(m.status?.claims).toBeUndefined();
+      expect((await eventsFor(ns, m.metadata.uid)).filter((e) => e.reason === 'MappingRefused')).toEqual([{ reason: 'MappingRefused', message: `AddressNotInPool: address ${address} is in no AddressPool` }]);
+    }
+    // Leases of addresses no Mapping may use are deleted, the held one too: its holder drops the
+    // address from the wire and its rules (an address outside every pool is nobody's to keep).
+    expect(await w.store.get(addressLeaseName('203.0.113.65'))).toBeUndefined();
+    expect(await w.store.get(addressLeaseName('203.0.113.66'))).toBeUndefined();
+    const otherAfter = await getMapping(ns, 'other');
+    expect(otherAfter.metadata.resourceVersion).toBe(otherBefore.metadata.resourceVersion);
+    expect((await w.store.get(addressLeaseName('203.0.113.69')))?.resourceVersion).toBe(otherLeaseBefore?.resourceVersion);
+    const again = await w.sync();
+    expect(again.done).toEqual({ finalizer: 0, leaseDelete: 0, leaseCreate: 0, leaseAnnotate: 0, mappingStatus: 0, poolStatus: 0, event: 0 });
+
+    // The pool back: accepted again, leases recreated.
+    await createPool(doomed, { addresses: ['203.0.113.64/30'] });
+    await w.sync();
+    expect(cond(await getMapping(ns, 'doomed-a'), 'Accepted')?.status).toBe('True');
+    expect(await w.store.get(addressLeaseName('203.0.113.65'))).toBeDefined();
+  }, 60_000);
+
+  it('a Service turned ExternalName or recreated headless under a Mapping: the Mapping says why it is not Ready; other Mappings undisturbed', async () => {
+    const poolName = uniqueName('svctype');
+    const w = await World.make([poolName], 1);
+    const [ns] = w.namespaces as [string];
+    await createPool(poolName, { addresses: ['203.0.113.72/30'] });
+    await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'echo' }, spec: { ports: [{ port: 80, protocol: 'TCP' }] } } });
+    await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'steady' }, spec: { ports: [{ port: 80, protocol: 'TCP' }] } } });
+    await createMapping(ns, 'web', { addresses: ['203.0.113.73'], ports: [80] });
+    await createMapping(ns, 'other', { addresses: ['203.0.113.74'], ports: [80], serviceName: 'steady' });
+    await w.sync();
+    const svc = await core.readNamespacedService({ namespace: ns, name: 'echo' });
+    expect((await getMapping(ns, 'web')).status?.serviceVIP).toBe(svc.spec?.clusterIP);
+    const otherBefore = (await getMapping(ns, 'other')).metadata.resourceVersion;
+    const leasesBefore = (await w.store.list('address')).items.map((l) => `${l.name}@${l.resourceVersion}`).sort();
+
+    await core.patchNamespacedService(
+      { namespace: ns, name: 'echo', body: { spec: { type: 'ExternalName', externalName: 'echo.example.com', clusterIP: null, clusterIPs: null } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    expect((await core.readNamespacedService({ namespace: ns, name: 'echo' })).spec?.type).toBe('ExternalName');
+    await w.sync();
+    const external = await getMapping(ns, 'web');
+    expect(external.status?.serviceVIP).toBeUndefined();
+    expect(cond(external, 'Accepted')?.status).toBe('True'); // the address and port stay claimed
+    expect(cond(external, 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'ServiceTypeUnsupported',
+      message: `Service ${ns}/echo is of type ExternalName (echo.example.com): it has no endpoints to forward to`,
+    });
+
+    await core.deleteNamespacedService({ namespace: ns, name: 'echo' });
+    await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'echo' }, spec: { clusterIP: 'None', ports: [{ port: 80, protocol: 'TCP' }] } } });
+    await w.sync();
+    const headless = await getMapping(ns, 'web');
+    expect(headless.status?.serviceVIP).toBeUndefined();
+    expect(cond(headless, 'Accepted')?.status).toBe('True'); // a headless Service's endpoints are forwarded to as any other's
+    expect(cond(headless, 'Ready')).toMatchObject({ status: 'False', reason: 'NoOwner' });
+
+    expect((await getMapping(ns, 'other')).metadata.resourceVersion).toBe(otherBefore);
+    expect((await w.store.list('address')).items.map((l) => `${l.name}@${l.resourceVersion}`).sort()).toEqual(leasesBefore);
+  }, 60_000);
+});
+
 describe('the original SmartNat example and its finalizer', () => {
   it('is refused because 192.168.60.5 is in no pool, accepted once a pool holds it, and can be deleted', async () => {
     const poolName = uniqueName('original');

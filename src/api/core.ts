@@ -44,6 +44,8 @@ export interface Service {
   /** The IPv4 ClusterIP; undefined for headless ("None"), ExternalName, or non-IPv4 Services. */
   readonly clusterIP?: Ipv4;
   readonly headless: boolean;
+  /** spec.externalName of an ExternalName Service (a DNS name: nothing SmartNat can forward to). */
+  readonly externalName?: string;
   readonly ports: readonly ServicePort[];
 }
 
@@ -131,6 +133,7 @@ export function parseService(raw: unknown): ParseResult<Service> {
   const type = (readString(errs, field(spec, 'type'), 'spec.type', { enum: SERVICE_TYPES }) ?? 'ClusterIP') as ServiceType;
   const clusterIPText = readString(errs, field(spec, 'clusterIP'), 'spec.clusterIP');
   const clusterIP = clusterIPText !== undefined && parseIpv4(clusterIPText) !== undefined ? clusterIPText : undefined;
+  const externalName = type === 'ExternalName' ? (readString(errs, field(spec, 'externalName'), 'spec.externalName') ?? '') : undefined;
   const list = readList(errs, field(spec, 'ports'), 'spec.ports') ?? [];
   const ports = list.flatMap((p, i) => readServicePort(errs, p, item('spec.ports', i)) ?? []);
   return errs.result(() => ({
@@ -140,6 +143,7 @@ export function parseService(raw: unknown): ParseResult<Service> {
     type,
     ...(clusterIP === undefined || type === 'ExternalName' ? {} : { clusterIP }),
     headless: clusterIPText === 'None',
+    ...(externalName === undefined ? {} : { externalName }),
     ports,
   }));
 }

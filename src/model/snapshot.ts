@@ -19,6 +19,8 @@ export interface ServicePortInfo {
 
 export interface ServiceInfo extends ObjectRef {
   readonly clusterIP?: string;
+  /** Set for an ExternalName Service (its DNS name): it has no endpoints, so nothing to forward to. */
+  readonly externalName?: string;
   readonly ports: readonly ServicePortInfo[];
 }
 
@@ -88,7 +90,8 @@ function lowerProtocol(p: CoreProtocol): Protocol | 'sctp' {
 /** Adapts a parsed core Service (src/api/core.ts) to the planner's view. */
 export function serviceInfo(s: Service): ServiceInfo {
   const base = { namespace: s.namespace, name: s.name, ports: s.ports.map((p) => ({ name: p.name, port: p.port, protocol: lowerProtocol(p.protocol) })) };
-  return s.clusterIP ? { ...base, clusterIP: s.clusterIP } : base;
+  const withName = s.externalName === undefined ? base : { ...base, externalName: s.externalName };
+  return s.clusterIP ? { ...withName, clusterIP: s.clusterIP } : withName;
 }
 
 /** Adapts a parsed EndpointSlice (src/api/core.ts) to the planner's view. */

@@ -117,7 +117,9 @@ function planPort(mapping: Mapping, address: string, port: MappingPort, ctx: Pla
   if (resolved.reason === 'servicePortMissing' || resolved.reason === 'noReadyEndpoints') {
     const message = resolved.reason === 'servicePortMissing'
       ? `Service ${refKey(service)} has no ${port.protocol} port ${port.servicePort}`
-      : `Service ${refKey(service)} has no ready endpoints for port ${port.servicePort}`;
+      : service.externalName !== undefined
+        ? `Service ${refKey(service)} is of type ExternalName (${service.externalName}): it has no endpoints to forward to`
+        : `Service ${refKey(service)} has no ready endpoints for port ${port.servicePort}`;
     ctx.leftOut.push({ ...where, reason: resolved.reason, effect: 'reject', message });
   }
   return { ...base, endpoints: resolved.endpoints };
