@@ -51,7 +51,12 @@ describe('parseService', () => {
 
   it('an ExternalName Service has no clusterIP', () => {
     const svc = ok(parseService({ metadata: META, spec: { type: 'ExternalName', externalName: 'db.example.com' } }));
-    expect([svc.type, svc.clusterIP, svc.ports]).toEqual(['ExternalName', undefined, []]);
+    expect([svc.type, svc.clusterIP, svc.externalName, svc.ports]).toEqual(['ExternalName', undefined, 'db.example.com', []]);
+  });
+
+  it('a ClusterIP Service carries no externalName, even when the field is left over', () => {
+    const svc = ok(parseService({ metadata: META, spec: { clusterIP: '198.19.0.10', externalName: 'db.example.com', ports: [{ port: 80 }] } }));
+    expect(svc.externalName).toBeUndefined();
   });
 
   it.each([

@@ -102,6 +102,14 @@ describe('validation', () => {
     expect(condition(plan, 'm', 'Ready')).toMatchObject({ status: 'False', reason: 'ServiceNotFound' });
   });
 
+  it('an ExternalName Service leaves the Mapping accepted (claims kept) but not Ready (ServiceTypeUnsupported), without serviceVIP', () => {
+    const plan = planLeaderDuties(baseInput({ services: [{ namespace: 'default', name: 'echo', externalName: 'echo.example.com', ports: [{ name: '', port: 80, protocol: 'tcp' }] }], mappings: [entry('m')] }));
+    expect(writeOf(plan, 'm')).toMatchObject({ invalid: 'no', claims: [`${VIP_1}:80/tcp`] });
+    expect(writeOf(plan, 'm')?.serviceVIP).toBeUndefined();
+    expect(condition(plan, 'm', 'Accepted')?.status).toBe('True');
+    expect(condition(plan, 'm', 'Ready')).toMatchObject({ status: 'False', reason: 'ServiceTypeUnsupported', message: 'Service default/echo is of type ExternalName (echo.example.com): it has no endpoints to forward to' });
+  });
+
   it('serviceVIP is the Service ClusterIP', () => {
     const plan = planLeaderDuties(baseInput({ mappings: [entry('m')] }));
     expect(writeOf(plan, 'm')?.serviceVIP).toBe('198.19.0.10');
