@@ -108,6 +108,11 @@ describe('planDataPlane', () => {
     expect(leftOut.map((l) => l.reason)).toEqual([reason]);
   });
 
+  it('an ExternalName Service is rejected as having no endpoints, and the message says why', () => {
+    const { leftOut } = plan(snapshot({ ...base, mappings: [ok(echoMapping)], services: [{ ...echo, externalName: 'echo.example.com' }], endpointSlices: [] }));
+    expect(leftOut).toMatchObject([{ reason: 'noReadyEndpoints', effect: 'reject', message: 'Service default/echo is of type ExternalName (echo.example.com): it has no endpoints to forward to' }]);
+  });
+
   it('gives a clashing address:port/proto to the oldest Mapping, whatever the input order', () => {
     const older = mapping({ name: 'zz-older', serviceName: 'echo', addresses: [VIP_1], ports: [{ port: 8080, servicePort: 80 }], created: '2026-01-01T00:00:00Z' });
     const newer = mapping({ name: 'aa-newer', serviceName: 'echo', addresses: [VIP_1], ports: [{ port: 8080, servicePort: 80 }], created: '2026-06-01T00:00:00Z' });
