@@ -551,7 +551,10 @@ export class Agent {
     const addressLeases = this.view.addressViews().flatMap((a) => this.view.addressLease(a.address) ?? []);
     const peerLeases = this.view
       .agentViews(now)
-      .filter((a) => a.name !== this.o.name && !a.fenced)
+      // Fenced peers stay peers: a cut-off old owner still advertises at its degraded priority,
+      // and only our adverts (sent to it unicast) make it step down; dropping it left the
+      // address on both hosts until its API access came back (test/reliability/overlap.lab.ts).
+      .filter((a) => a.name !== this.o.name)
       .flatMap((a) => {
         const lease = this.view.agentLease(a.name);
         return lease ? [{ agent: a.name, lease }] : [];

@@ -17,7 +17,7 @@ import { ANNOTATION_INTERFACES, decodeInterfaces, type PublishedInterface } from
 export interface KeepalivedPlanInput {
   readonly me: AgentFacts;
   readonly addressLeases: readonly LeaseRecord[];
-  /** Other agents' leases (fenced ones are left out by the caller). */
+  /** Other agents' leases, fenced ones included (a fenced old owner must still hear our adverts). */
   readonly peerLeases: readonly { readonly agent: string; readonly lease: LeaseRecord }[];
   readonly pools: readonly AddressPool[];
 }

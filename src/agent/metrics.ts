@@ -4,7 +4,7 @@
 // codes, rule tables, set kinds, VRRP states) or from the agent's own configured objects
 // (addresses, Mappings), whose series are removed when the object goes. Does not serve HTTP.
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
 
 export interface AgentMetrics {
   readonly ownedAddresses: Gauge;
@@ -34,6 +34,10 @@ export const HANDOVER_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 20, 
 
 export function createAgentMetrics(registry: Registry): AgentMetrics {
   const registers = [registry];
+  // Process and V8 heap figures (smartnat_process_resident_memory_bytes,
+  // smartnat_nodejs_heap_size_used_bytes, ...), read at scrape time: RSS alone cannot tell a leak
+  // from a heap that has not been collected yet.
+  collectDefaultMetrics({ register: registry, prefix: 'smartnat_', eventLoopMonitoringPrecision: 100 });
   const delay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   const eventLoopLag = new Gauge({

@@ -206,9 +206,14 @@ export function renderSoakSection(r: BenchResult<SoakFigures>): string {
     'for the whole soak. RSS (VmRSS) every 30 s after a one-minute warm-up; fence attempts and lease transitions from each',
     "agent's /metrics at the start and the end; the churned Mapping's DNAT rules read from every agent's kernel 10 s after the soak.",
     '',
-    '| agent | RSS first | RSS last | RSS max | RSS slope | fences | lease transitions | churned Mapping\'s rules = last endpoint set |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...f.agents.map((a) => `| ${a.name} | ${mib(a.rssFirstMiB)} | ${mib(a.rssLastMiB)} | ${mib(a.rssMaxMiB)} | ${a.rssSlopeMiBPerMin === null ? '—' : `${a.rssSlopeMiBPerMin} MiB/min`} | ${a.fences ?? '—'} | ${a.leaseTransitions ?? '—'} | ${a.churnRulesExact ? 'yes' : `**no** (${a.churnRules.join(', ') || 'none'})`} |`),
+    '| agent | RSS first | RSS last | RSS max | RSS slope | V8 heap used first / last | heap slope | fences | lease transitions | churned Mapping\'s rules = last endpoint set |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...f.agents.map((a) => {
+      const h = a.heapUsedMiB ?? [];
+      const heapCell = h.length === 0 ? '—' : `${h[0]!.mib} / ${h[h.length - 1]!.mib} MiB`;
+      const heapSlope = a.heapSlopeMiBPerMin === undefined || a.heapSlopeMiBPerMin === null ? '—' : `${a.heapSlopeMiBPerMin} MiB/min`;
+      return `| ${a.name} | ${mib(a.rssFirstMiB)} | ${mib(a.rssLastMiB)} | ${mib(a.rssMaxMiB)} | ${a.rssSlopeMiBPerMin === null ? '—' : `${a.rssSlopeMiBPerMin} MiB/min`} | ${heapCell} | ${heapSlope} | ${a.fences ?? '—'} | ${a.leaseTransitions ?? '—'} | ${a.churnRulesExact ? 'yes' : `**no** (${a.churnRules.join(', ') || 'none'})`} |`;
+    }),
     '',
     `Probe: ${f.probe.tries} tries, ${JSON.stringify(f.probe.results)}, longest gap ${f.probe.longestGapMs} ms. Address-lease holders changed during the soak: ${f.holdersChanged.length === 0 ? 'none' : f.holdersChanged.join(', ')}.`,
     '',

@@ -37,6 +37,9 @@ const CHURN_SETS = [['198.51.100.240', '198.51.100.241'], ['198.51.100.242']] as
 export interface SoakAgent {
   name: string;
   rssMiB: { atSeconds: number; mib: number }[];
+  /** V8 heap in use (smartnat_nodejs_heap_size_used_bytes) at the same moments, MiB. */
+  heapUsedMiB?: { atSeconds: number; mib: number }[];
+  heapSlopeMiBPerMin?: number | null;
   rssFirstMiB: number | null;
   rssLastMiB: number | null;
   rssMaxMiB: number | null;
@@ -75,6 +78,16 @@ async function scrapeCounts(url: string): Promise<{ fences: number | null; trans
     return { fences: sumOf(text, 'smartnat_fence_attempts_total') ?? 0, transitions: sumOf(text, 'smartnat_lease_transitions_total') ?? 0 };
   } catch {
     return { fences: null, transitions: null };
+  }
+}
+
+async function heapUsedMiB(url: string): Promise<number | null> {
+  try {
+    const text = await (await fetch(url, { signal: AbortSignal.timeout(10_000) })).text();
+    const v = sumOf(text, 'smartnat_nodejs_heap_size_used_bytes');
+    return v === null ? null : Math.round((v / 1048576) * 10) / 10;
+  } catch {
+    return null;
   }
 }
 
@@ -120,6 +133,7 @@ async function measure(labJson: LabDescriptor, minutes: number, delay: { up: num
   const durationMs = minutes * 60_000;
   const probe = new StreamProbe({ netns: target.client.netns, script: scripts.probe, proto: 'tcp', host: target.address, port: target.tcpPort, source: target.client.address, intervalMs: 100, timeoutMs: 1000, maxDurationMs: durationMs + 30_000 });
   const rss = new Map<string, { atSeconds: number; mib: number }[]>(lab.agents.map((a) => [a.name, []]));
+  const heap = new Map<string, { atSeconds: number; mib: number }[]>(lab.agents.map((a) => [a.name, []]));
   const t0 = performance.now();
   let churnWrites = 0;
   let lastSet: readonly string[] = CHURN_SETS[0];
@@ -141,6 +155,8 @@ async function measure(labJson: LabDescriptor, minutes: number, delay: { up: num
         for (const a of lab.agents) {
           const mib = await readRssMiB(pids.get(a.name) ?? 0);
           if (mib !== null) rss.get(a.name)?.push({ atSeconds: Math.round(elapsed / 1000), mib });
+          const used = await heapUsedMiB(metricsUrl.get(a.name) ?? '');
+          if (used !== null) heap.get(a.name)?.push({ atSeconds: Math.round(elapsed / 1000), mib: used });
         }
         process.stderr.write(`bench: soak: ${Math.round(elapsed / 1000)} s, ${churnWrites} slice writes, probe ${JSON.stringify(countResults(probe.outcomes))}\n`);
       }
@@ -162,6 +178,8 @@ async function measure(labJson: LabDescriptor, minutes: number, delay: { up: num
     const start = startCounts.get(a.name);
     const rules = await churnRules(a.netns);
     const perMinute = slope(samples.map((s) => ({ x: s.atSeconds / 60, y: s.mib })));
+    const heapSamples = heap.get(a.name) ?? [];
+    const heapPerMinute = slope(heapSamples.map((s) => ({ x: s.atSeconds / 60, y: s.mib })));
     agents.push({
       name: a.name,
       rssMiB: samples,
@@ -169,6 +187,8 @@ async function measure(labJson: LabDescriptor, minutes: number, delay: { up: num
       rssLastMiB: samples[samples.length - 1]?.mib ?? null,
       rssMaxMiB: samples.length ? Math.max(...samples.map((s) => s.mib)) : null,
       rssSlopeMiBPerMin: perMinute === null ? null : Math.round(perMinute * 100) / 100,
+      heapUsedMiB: heapSamples,
+      heapSlopeMiBPerMin: heapPerMinute === null ? null : Math.round(heapPerMinute * 100) / 100,
       fences: end.fences === null || start?.fences == null ? null : end.fences - start.fences,
       leaseTransitions: end.transitions === null || start?.transitions == null ? null : end.transitions - start.transitions,
       churnRules: rules,
