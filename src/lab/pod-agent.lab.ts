@@ -33,7 +33,7 @@ afterAll(async () => {
 }, 180_000);
 
 describe(`agents as PID 1 of their own PID namespace, keepalived under the watchdog (lab ${NAME})`, () => {
-  it('SIGKILL of the owner\'s PID 1: never on two wires; the address moves (or is re-adopted after the restart); traffic resumes', async () => {
+  it('SIGKILL of the owner\'s PID 1: on two wires only for the preemption; the address moves (or is re-adopted after the restart); traffic resumes', async () => {
     const d = drill!;
     let movedAfterMs: number | undefined;
     let pid1 = 0;
@@ -54,7 +54,15 @@ describe(`agents as PID 1 of their own PID namespace, keepalived under the watch
     });
     results.push(`${describeObservation(`PID 1 (${pid1}) SIGKILL`, o)}; lease moved ${movedAfterMs ?? '-'} ms after the kill`);
     log(results[results.length - 1]!);
-    expect(o.wire.duplicates).toEqual([]);
+    // The hand-over on the wire is a VRRP preemption (ADR 0007): the new holder adds the address,
+    // the dead agent's keepalived (faulted by the watchdog) drops it; both may carry it for a few
+    // milliseconds (3.7 ms seen). At most that one overlap, between exactly those two, shorter
+    // than one advert interval (100 ms, ADR 0006).
+    expect(o.wire.duplicates.length).toBeLessThanOrEqual(1);
+    for (const dup of o.wire.duplicates) {
+      expect(dup.agents).toEqual([o.before, o.after].sort());
+      expect(dup.to - dup.from).toBeLessThan(100);
+    }
     expect(o.wire.final).toEqual([o.after]);
     // Moved to another agent, or (when nobody took it while the agent was dead) re-adopted by it.
     expect(movedAfterMs !== undefined ? o.after !== o.before : o.after === o.before).toBe(true);
