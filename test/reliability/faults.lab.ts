@@ -133,7 +133,11 @@ describe(`reliability faults in lab ${NAME}`, () => {
     // Retried until a real restore went through, and only then did the new port answer.
     expect(firstRealRestore).toBeDefined();
     expect(answeredAt).toBeDefined();
-    expect(answeredAt!).toBeGreaterThanOrEqual(firstRealRestore!.t - 5);
+    // answeredAt is when the answering try *started* (it may wait up to its 200 ms timeout for the
+    // SYN-ACK), and the wrapper notes the restore after the tool exits: the try can start before
+    // that note while the rule it needed was loaded by that restore. Earlier failures would show
+    // seconds before it (the retries' backoff), so the try's timeout is the tolerance.
+    expect(answeredAt!).toBeGreaterThanOrEqual(firstRealRestore!.t - 200);
     // Reported: counted by tool, and logged with the tool's own error as evidence.
     expect({ ipset: failuresAfter.ipset - failuresBefore.ipset >= 2, iptables: failuresAfter.iptables - failuresBefore.iptables >= 2 }).toEqual({ ipset: true, iptables: true });
     expect(logged.length).toBeGreaterThanOrEqual(4);
