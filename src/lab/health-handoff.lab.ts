@@ -6,34 +6,18 @@
 // VRRP preemption itself (the overlap is recorded). Real
 // traffic at 100 TCP connects/s and 50 UDP round trips/s; the gaps are recorded, not asserted.
 // Plain-process agents with default lease settings. The lab is brought down in afterAll.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from '@jest/globals';
 import { ExecaCommandRunner } from '../dataplane/command-runner.js';
 import type { DrillAgent } from './drill-descriptor.js';
-import { labDown, labUp } from './lab.js';
-import { describeObservation, wallNow, WIRE_DRILL_DEADLINE_MS, WireDrill, type WireObservation } from './wire-drill.js';
+import { describeObservation, wallNow, WIRE_DRILL_DEADLINE_MS, type WireObservation } from './wire-drill.js';
+import { useWireLab } from './testing/wire-lab.js';
 
-const NAME = `ha${randomBytes(4).toString('hex').slice(0, 6)}`;
 const host = new ExecaCommandRunner();
-const log = (line: string): void => {
-  process.stderr.write(`[${NAME}] ${line}\n`);
-};
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-let drill: WireDrill | undefined;
-const results: string[] = [];
-
-beforeAll(async () => {
-  const binDir = process.env['SMARTNAT_TESTENV_BIN'];
-  await labUp({ name: NAME, log, ...(binDir ? { binDir } : {}) });
-  drill = await WireDrill.open(NAME);
-  await drill.settled();
-}, 300_000);
-
-afterAll(async () => {
-  if (results.length) log(`results:\n  ${results.join('\n  ')}`);
-  const report = await labDown({ name: NAME, log });
-  expect({ namespaces: report.leftoverNamespaces, processes: report.leftoverProcesses, links: report.leftoverLinks }).toEqual({ namespaces: [], processes: [], links: [] });
-}, 180_000);
+const lab = useWireLab();
+const results = lab.results;
+const NAME = lab.name;
+const log = lab.log;
 
 /** The internal segment's bridge port that is the peer of the agent's int0. */
 async function internalBridgePort(agent: DrillAgent): Promise<string> {
@@ -49,7 +33,7 @@ async function internalBridgePort(agent: DrillAgent): Promise<string> {
  * the health the owner published meanwhile, then undoes it.
  */
 async function handoffOn(fault: { inject: (owner: DrillAgent) => Promise<void>; undo: (owner: DrillAgent) => Promise<void> }): Promise<{ o: WireObservation; movedMs: number | undefined; health: string }> {
-  const d = drill!;
+  const d = lab.drill();
   let movedMs: number | undefined;
   let health = 'ok';
   const o = await d.observe(async (owner) => {

@@ -6,35 +6,20 @@
 // namespace is watched for the address (kernel notifications) and real traffic is probed at
 // 100 TCP connects/s and 50 UDP round trips/s; the gap is recorded, not asserted. Default lease
 // settings (1.5 s). The lab is brought down in afterAll whatever happened.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { randomBytes } from 'node:crypto';
-import { labDown, labUp, reviveLab } from './lab.js';
-import { describeObservation, killPodAgent, wallNow, WIRE_DRILL_DEADLINE_MS, WireDrill } from './wire-drill.js';
+import { describe, expect, it } from '@jest/globals';
+import { reviveLab } from './lab.js';
+import { describeObservation, killPodAgent, wallNow, WIRE_DRILL_DEADLINE_MS } from './wire-drill.js';
+import { useWireLab } from './testing/wire-lab.js';
 
-const NAME = `ha${randomBytes(4).toString('hex').slice(0, 6)}`;
-const log = (line: string): void => {
-  process.stderr.write(`[${NAME}] ${line}\n`);
-};
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-let drill: WireDrill | undefined;
-const results: string[] = [];
-
-beforeAll(async () => {
-  const binDir = process.env['SMARTNAT_TESTENV_BIN'];
-  await labUp({ name: NAME, log, podAgents: ['a1', 'a2', 'a3'], ...(binDir ? { binDir } : {}) });
-  drill = await WireDrill.open(NAME);
-  await drill.settled();
-}, 300_000);
-
-afterAll(async () => {
-  if (results.length) log(`results:\n  ${results.join('\n  ')}`);
-  const report = await labDown({ name: NAME, log });
-  expect({ namespaces: report.leftoverNamespaces, processes: report.leftoverProcesses, links: report.leftoverLinks }).toEqual({ namespaces: [], processes: [], links: [] });
-}, 180_000);
+const lab = useWireLab({ podAgents: ['a1', 'a2', 'a3'] });
+const results = lab.results;
+const NAME = lab.name;
+const log = lab.log;
 
 describe(`agents as PID 1 of their own PID namespace, keepalived under the watchdog (lab ${NAME})`, () => {
   it('SIGKILL of the owner\'s PID 1: on two wires only for the preemption; the address moves (or is re-adopted after the restart); traffic resumes', async () => {
-    const d = drill!;
+    const d = lab.drill();
     let movedAfterMs: number | undefined;
     let pid1 = 0;
     const o = await d.observe(async (owner) => {

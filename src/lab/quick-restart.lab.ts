@@ -5,37 +5,22 @@
 // machine (node alone needs about a second to start; the restart to /healthz took 5-7 s at a load
 // of 8-10), so the restarted agent re-adopts what it held. Never two agents on the wire; the gap
 // (100 TCP connects/s, 50 UDP round trips/s) is recorded with its median, not asserted.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from '@jest/globals';
 import { percentile } from './drill-plan.js';
-import { labDown, labUp, reviveLab } from './lab.js';
-import { describeObservation, killPodAgent, wallNow, WireDrill, type WireObservation } from './wire-drill.js';
+import { reviveLab } from './lab.js';
+import { describeObservation, killPodAgent, wallNow, type WireObservation } from './wire-drill.js';
+import { useWireLab } from './testing/wire-lab.js';
 
-const NAME = `ha${randomBytes(4).toString('hex').slice(0, 6)}`;
 const LEASE_DURATION_MS = 15_000;
 const TRIALS = 3;
-const log = (line: string): void => {
-  process.stderr.write(`[${NAME}] ${line}\n`);
-};
-let drill: WireDrill | undefined;
-const results: string[] = [];
-
-beforeAll(async () => {
-  const binDir = process.env['SMARTNAT_TESTENV_BIN'];
-  await labUp({ name: NAME, log, podAgents: ['a1', 'a2', 'a3'], leaseDurationMs: LEASE_DURATION_MS, ...(binDir ? { binDir } : {}) });
-  drill = await WireDrill.open(NAME);
-  await drill.settled();
-}, 300_000);
-
-afterAll(async () => {
-  if (results.length) log(`results:\n  ${results.join('\n  ')}`);
-  const report = await labDown({ name: NAME, log });
-  expect({ namespaces: report.leftoverNamespaces, processes: report.leftoverProcesses, links: report.leftoverLinks }).toEqual({ namespaces: [], processes: [], links: [] });
-}, 180_000);
+const lab = useWireLab({ podAgents: ['a1', 'a2', 'a3'], leaseDurationMs: LEASE_DURATION_MS });
+const results = lab.results;
+const NAME = lab.name;
+const log = lab.log;
 
 describe(`quick agent restart within the lease duration (lab ${NAME}, lease ${LEASE_DURATION_MS} ms)`, () => {
   it('SIGKILL of the agent only, started again at once: keepalived keeps running, the agent re-adopts, never two agents on the wire; gap recorded', async () => {
-    const d = drill!;
+    const d = lab.drill();
     const trials: (WireObservation & { restartedMs: number })[] = [];
     for (let i = 1; i <= TRIALS; i++) {
       let restartedMs = 0;
