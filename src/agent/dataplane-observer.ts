@@ -6,7 +6,7 @@
 // fail again record nothing until an apply has succeeded. Guarantees: results and errors pass
 // through unchanged; the Event is recorded off the sync path (a slow or failing API server never
 // delays a sync), and an Event that could not be recorded is tried again on the next failure.
-// Labels are closed sets (tables; set kinds owned, eligible, allow, egress, other).
+// Labels are closed sets (tables; set kinds owned, eligible, allow, count (both counting sets), egress, other).
 // Does not retry or count failures (the agent does, in smartnat_dataplane_apply_failures_total).
 import type { Logger } from 'pino';
 import type { AgentEventSink } from '../cluster/agent-events.js';
@@ -18,14 +18,15 @@ import type { DesiredDataPlane } from '../plan/desired.js';
 import type { AgentMetrics } from './metrics.js';
 import type { DataPlanePort } from './ports.js';
 
-export type SetKind = 'owned' | 'eligible' | 'allow' | 'egress' | 'other';
-const SET_KINDS: readonly SetKind[] = ['owned', 'eligible', 'allow', 'egress', 'other'];
+export type SetKind = 'owned' | 'eligible' | 'allow' | 'count' | 'egress' | 'other';
+const SET_KINDS: readonly SetKind[] = ['owned', 'eligible', 'allow', 'count', 'egress', 'other'];
 const EGRESS_PREFIX = egressSet('');
 
 export function setKind(name: string): SetKind {
   if (name === SETS.owned) return 'owned';
   if (name === SETS.eligible) return 'eligible';
   if (name === SETS.allow) return 'allow';
+  if (name === SETS.countAllowed || name === SETS.countDenied) return 'count';
   return name.startsWith(EGRESS_PREFIX) ? 'egress' : 'other';
 }
 

@@ -141,11 +141,13 @@ describe('smartnat agent (process)', () => {
       expect(metrics).toMatch(/^smartnat_lease_transitions_total\{reason="preferredFree"\} 1$/m);
       expect(metrics).toContain('smartnat_event_loop_lag_seconds');
       // The instrumented ports and the data-plane decorator are wired: lease requests timed, rule sizes set,
-      // the Mapping's connection counter read from the namespace's rules (no traffic: 0).
+      // the Mapping's connection and byte counters read from the namespace's rules and sets (no traffic: 0).
       expect(metrics).toMatch(/^smartnat_api_request_duration_seconds_count\{resource="leases",verb="create"\} [1-9]/m);
       expect(metrics).toMatch(/^smartnat_dataplane_rules\{table="nat"\} [1-9]/m);
       expect(metrics).toMatch(/^smartnat_dataplane_set_entries\{set="owned"\} 1$/m);
       expect(metrics).toContain(`smartnat_mapping_connections_total{namespace="${appNs}",mapping="echo"} 0`);
+      expect(metrics).toContain(`smartnat_mapping_bytes_total{namespace="${appNs}",mapping="echo",verdict="denied"} 0`);
+      expect(metrics).toMatch(/^smartnat_dataplane_set_entries\{set="count"\} [1-9]/m);
       // --no-keepalived (the chart): the agent reads the notify FIFO in the shared state dir. A line
       // written as the keepalived container's keepalived would write it reaches the gauge.
       const fifo = join(stateDir, 'keepalived.fifo');

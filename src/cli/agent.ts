@@ -18,7 +18,7 @@ import { KeepalivedStateMetric, withKeepalivedStateMetric } from '../agent/keepa
 import { LeaderDuties } from '../agent/leader-duties.js';
 import { leaderDutiesHook } from '../agent/leader-hook.js';
 import { createAgentMetrics } from '../agent/metrics.js';
-import { registerMappingConnections } from '../agent/mapping-metrics.js';
+import { registerMappingTraffic } from '../agent/mapping-metrics.js';
 import { ObservedDataPlane } from '../agent/dataplane-observer.js';
 import { instrumentConfiguredAddressWriter, instrumentEventSink, instrumentLeaseStore, instrumentStatusWriter } from '../agent/api-metrics.js';
 import type { KeepalivedPort } from '../agent/ports.js';
@@ -184,8 +184,8 @@ export async function runAgent(flags: AgentFlags, io: CliIo, signals: SignalSour
   }
   const eligibility = new EligibilityRecorder(keepalivedPort);
   const applier = new DataPlaneApplier({ runner });
-  // Per-Mapping connections from our nat rules' counters, read at scrape time in the applier's namespace.
-  registerMappingConnections(registry, new MappingCounterReader({ runner, current: () => applier.current() }), log.child({ component: 'metrics' }));
+  // Per-Mapping connections, packets and bytes from our rule and set counters, read at scrape time in the applier's namespace.
+  registerMappingTraffic(registry, new MappingCounterReader({ runner, current: () => applier.current() }), log.child({ component: 'metrics' }));
   const reachability = new ReachabilityMonitor({
     runner,
     desired: () => applier.current(),

@@ -41,6 +41,7 @@ function danglingJumps(kernel: FakeKernel): string[] {
     for (const [chain, dump] of chains) {
       for (const rule of dump.rules) {
         const t = tokenize(rule);
+        if (!t.includes('-j')) continue; // a counting rule (ADR 0011) jumps nowhere
         const target = t[t.indexOf('-j') + 1] ?? '';
         if (!targets.has(target) && !chains.has(target)) out.push(`${table}/${chain} -> ${target}`);
       }
@@ -226,7 +227,7 @@ describe('DataPlaneApplier with a FakeKernel', () => {
     await applier.sync(world());
     const report = await cleanupDataPlane({ runner: kernel, settings: DEFAULT_SETTINGS });
     expect(report.jumps).toBe(7);
-    expect(report.sets).toEqual(['smartnat-allow', 'smartnat-eligible', 'smartnat-owned']);
+    expect(report.sets).toEqual(['smartnat-allow', 'smartnat-count-allowed', 'smartnat-count-denied', 'smartnat-eligible', 'smartnat-owned']);
     const remaining = [...kernel.tables.values()].flatMap((t) => [...t.keys()]).filter((c) => c.startsWith(CHAIN_PREFIX));
     expect(remaining).toEqual([]);
     expect(kernel.tables.get('nat')!.get('PREROUTING')!.rules).toEqual(['-j FOREIGN']);

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { DEFAULT_SETTINGS } from '../model/settings.js';
 import { planDataPlane } from '../plan/plan-dataplane.js';
 import type { CommandRunner } from './command-runner.js';
-import { MappingCounterReader, mappingConnections, parseRuleCounters } from './counters.js';
+import { MappingCounterReader, TrafficTotals, mappingsOf, parseRuleCounters, parseSetCounters, readingsOf, type Reading } from './counters.js';
 import { addressChain, serviceChain } from './render-names.js';
 import { POD_1, VIP_1, mapping, ok, service, slice, snapshot } from './testing/fixtures.js';
 
@@ -32,25 +32,71 @@ const SAVE = [
   'COMMIT',
 ].join('\n');
 
-describe('per-Mapping connection counters', () => {
+const ALLOWED = [
+  'create smartnat-count-allowed hash:ip,port family inet hashsize 1024 maxelem 65536 counters bucketsize 12 initval 0x641b1119',
+  `add smartnat-count-allowed ${VIP_1},tcp:80 packets 30 bytes 2000`,
+  `add smartnat-count-allowed ${VIP_1},tcp:443 packets 4 bytes 240`,
+  `add smartnat-count-allowed ${VIP_1},tcp:81 packets 0 bytes 0`,
+  `add smartnat-count-allowed ${VIP_1},tcp:9999 packets 8 bytes 800`,
+].join('\n');
+const DENIED = [
+  'create smartnat-count-denied hash:ip,port family inet hashsize 1024 maxelem 65536 counters bucketsize 12 initval 0x641b1119',
+  `add smartnat-count-denied ${VIP_1},tcp:81 packets 3 bytes 180`,
+].join('\n');
+
+function saves(rules: string, allowed: string, denied: string): (cmd: string, args: readonly string[]) => string {
+  return (cmd, args) => (cmd === 'iptables-save' ? rules : args[1] === 'smartnat-count-allowed' ? allowed : denied);
+}
+
+function figures(list: ReturnType<TrafficTotals['update']>): Record<string, number[]> {
+  return Object.fromEntries(list.map((m) => [m.mapping.name, [m.connections, m.allowed.packets, m.allowed.bytes, m.denied.packets, m.denied.bytes]]));
+}
+
+describe('per-Mapping traffic counters', () => {
   it('reads only our address chains and credits each jump to the Mapping of its service chain', () => {
     const counters = parseRuleCounters(SAVE, new Set([chain]));
     expect(counters.map((c) => [c.target, c.packets, c.bytes])).toEqual([[s80, 7, 420], [s443, 2, 120]]);
-    expect(mappingConnections(desired, counters).map((m) => [m.mapping.name, m.connections])).toEqual([['idle', 0], ['web', 9]]);
+    const raw = { rules: counters, allowed: parseSetCounters(ALLOWED, 'smartnat-count-allowed'), denied: parseSetCounters(DENIED, 'smartnat-count-denied') };
+    // idle has no endpoints, so no jump rule; a member no Mapping port has (tcp:9999) is nobody's.
+    expect(figures(new TrafficTotals().update(readingsOf(desired, raw), mappingsOf(desired)))).toEqual({ idle: [0, 0, 0, 3, 180], web: [9, 34, 2240, 0, 0] });
   });
 
-  it('runs one iptables-save -c -t nat per cache period, however often it is scraped', async () => {
+  it('parses a counting set and ignores other sets and lines', () => {
+    expect([...parseSetCounters(`${ALLOWED}\nadd other ${VIP_1},tcp:80 packets 1 bytes 1\n`, 'smartnat-count-allowed')]).toEqual([
+      [`${VIP_1},tcp:80`, { packets: 30, bytes: 2000 }], [`${VIP_1},tcp:443`, { packets: 4, bytes: 240 }], [`${VIP_1},tcp:81`, { packets: 0, bytes: 0 }], [`${VIP_1},tcp:9999`, { packets: 8, bytes: 800 }],
+    ]);
+  });
+
+  it('never goes down: a restarted counter adds its new value, a vanished element restarts, a deleted Mapping goes', () => {
+    const totals = new TrafficTotals();
+    const m = { namespace: 'ns', name: 'a' };
+    const r = (element: string, raw: number): Reading => ({ mapping: m, figure: 'allowedBytes', element, raw });
+    const bytes = (readings: Reading[]): number | undefined => totals.update(readings, [m])[0]?.allowed.bytes;
+    expect(bytes([r('p80', 100), r('p81', 10)])).toBe(110);
+    expect(bytes([r('p80', 150), r('p81', 10)])).toBe(160);
+    // p80's set member was swapped in anew (full sync): 20 since then.
+    expect(bytes([r('p80', 20), r('p81', 15)])).toBe(185);
+    // p81 removed from the Mapping: its total stays counted.
+    expect(bytes([r('p80', 25)])).toBe(190);
+    // p81 back: a new member, counted from its first sight.
+    expect(bytes([r('p80', 25), r('p81', 2)])).toBe(192);
+    expect(totals.update([], [])).toEqual([]);
+    expect(totals.update([r('p80', 30)], [m])[0]?.allowed.bytes).toBe(30);
+  });
+
+  it('runs one iptables-save -c -t nat and one ipset save per counting set per cache period, however often it is scraped', async () => {
     const calls: string[][] = [];
-    const runner: CommandRunner = { run: async (cmd, args) => (calls.push([cmd, ...args]), { stdout: SAVE, stderr: '', exitCode: 0 }) };
+    const out = saves(SAVE, ALLOWED, DENIED);
+    const runner: CommandRunner = { run: async (cmd, args) => (calls.push([cmd, ...args]), { stdout: out(cmd, args), stderr: '', exitCode: 0 }) };
     let t = 0;
     const reader = new MappingCounterReader({ runner, current: () => desired, cacheMs: 1000, now: () => t });
     await Promise.all([reader.read(), reader.read()]);
     t = 999;
     await reader.read();
-    expect(calls).toEqual([['iptables-save', '-c', '-t', 'nat']]);
+    expect(calls).toEqual([['iptables-save', '-c', '-t', 'nat'], ['ipset', 'save', 'smartnat-count-allowed'], ['ipset', 'save', 'smartnat-count-denied']]);
     t = 1000;
-    expect((await reader.read()).find((m) => m.mapping.name === 'web')?.connections).toBe(9);
-    expect(calls).toHaveLength(2);
+    expect(figures(await reader.read())).toEqual({ idle: [0, 0, 0, 3, 180], web: [9, 34, 2240, 0, 0] });
+    expect(calls).toHaveLength(6);
   });
 
   it('reads nothing before the first apply', async () => {

@@ -6,6 +6,7 @@ import type { CommandRunner } from './command-runner.js';
 import type { RuleSet } from './render-iptables.js';
 import type { IptablesDump } from './render-dump.js';
 import { builtinChains, ourChains, parseIptablesSave } from './render-dump.js';
+import { withoutCounters } from './render-ipset.js';
 import { SET_PREFIX, TABLES } from './render-names.js';
 import type { RouteRule, RoutingState, TableRoute } from './render-routes.js';
 
@@ -23,7 +24,7 @@ export interface KernelState {
   readonly builtin: RuleSet;
   /** Our set names present now (including leftover temporary sets). */
   readonly setNames: ReadonlySet<string>;
-  /** set name -> entries as `ipset save` prints them. */
+  /** set name -> entries as `ipset save` prints them (a counting set's counters left out). */
   readonly setEntries: ReadonlyMap<string, ReadonlySet<string>>;
   readonly routing: RoutingState;
 }
@@ -43,7 +44,7 @@ export async function readSets(runner: CommandRunner): Promise<{ names: Set<stri
   const entries = new Map<string, Set<string>>();
   for (const name of names) {
     const saved = await runner.run('ipset', ['save', name]);
-    const members = saved.stdout.split('\n').filter((l) => l.startsWith(`add ${name} `)).map((l) => l.slice(`add ${name} `.length).trim());
+    const members = saved.stdout.split('\n').filter((l) => l.startsWith(`add ${name} `)).map((l) => withoutCounters(l.slice(`add ${name} `.length).trim()));
     entries.set(name, new Set(members));
   }
   return { names, entries };

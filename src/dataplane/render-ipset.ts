@@ -4,15 +4,17 @@
 import type { DesiredDataPlane } from '../plan/desired.js';
 import { SETS, egressSet, tmpSetName } from './render-names.js';
 
-export type SetType = 'hash:ip' | 'hash:ip,port,net';
+export type SetType = 'hash:ip' | 'hash:ip,port' | 'hash:ip,port,net';
 
 export interface SetContent {
   readonly type: SetType;
   /** Entries as `ipset save` prints them, in the desired state's canonical order. */
   readonly entries: readonly string[];
+  /** Created with `counters` (ADR 0011): `ipset save` then prints `packets N bytes N` after each entry. */
+  readonly counters?: boolean;
 }
 
-/** set name -> content; always the three sets (rules reference them even when empty), plus one egress set per egress address. */
+/** set name -> content; always the five sets (rules reference them even when empty), plus one egress set per egress address. */
 export type SetContents = ReadonlyMap<string, SetContent>;
 
 /** ipset refuses a /0 in hash:net types: 0.0.0.0/0 becomes two /1s. A /32 prints bare. */
@@ -22,21 +24,38 @@ export function setSources(cidr: string): string[] {
 }
 
 /**
- * The three sets' contents. No sorting here: the desired state is already canonical (addresses,
+ * The five sets' contents. No sorting here: the desired state is already canonical (addresses,
  * ports and sources sorted by the planner), so walking it in order is deterministic, and cheap at
  * thousands of entries.
  */
 export function computeSets(desired: DesiredDataPlane): SetContents {
   const allow = new Set<string>();
+  const counted: string[] = [];
   for (const a of desired.addresses) {
-    for (const p of a.ports) for (const s of p.sources) for (const net of setSources(s)) allow.add(`${a.address},${p.protocol}:${p.port},${net}`);
+    for (const p of a.ports) {
+      counted.push(countMember(a.address, p.protocol, p.port));
+      for (const s of p.sources) for (const net of setSources(s)) allow.add(`${a.address},${p.protocol}:${p.port},${net}`);
+    }
   }
   return new Map<string, SetContent>([
     [SETS.eligible, { type: 'hash:ip', entries: desired.addresses.map((a) => a.address) }],
     [SETS.owned, { type: 'hash:ip', entries: desired.addresses.filter((a) => a.owned).map((a) => a.address) }],
     [SETS.allow, { type: 'hash:ip,port,net', entries: [...allow] }],
+    [SETS.countAllowed, { type: 'hash:ip,port', entries: counted, counters: true }],
+    [SETS.countDenied, { type: 'hash:ip,port', entries: counted, counters: true }],
     ...computeEgressSets(desired),
   ]);
+}
+
+/** A counting set's member for one Mapping port, as `ipset save` prints it (without its counters). */
+export function countMember(address: string, protocol: string, port: number): string {
+  return `${address},${protocol}:${port}`;
+}
+
+/** The entry of an `ipset save` line without the `packets N bytes N` a counting set appends. */
+export function withoutCounters(entry: string): string {
+  const i = entry.indexOf(' packets ');
+  return i < 0 ? entry : entry.slice(0, i);
 }
 
 /**
@@ -60,7 +79,7 @@ export function maxElem(count: number): number {
 }
 
 function createLine(name: string, content: SetContent): string {
-  return `create ${name} ${content.type} family inet hashsize 1024 maxelem ${maxElem(content.entries.length)}`;
+  return `create ${name} ${content.type} family inet hashsize 1024 maxelem ${maxElem(content.entries.length)}${content.counters === true ? ' counters' : ''}`;
 }
 
 export interface FullSetOptions {

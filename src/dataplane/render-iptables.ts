@@ -80,9 +80,13 @@ function mangleRules(d: DesiredDataPlane): Map<string, string[]> {
     ...egressMarkRules(d),
     `${c('smartnat: not a floating address')} -m set ! --match-set ${SETS.eligible} dst -j RETURN`,
     `${c('smartnat: floating address not owned here')} -m set ! --match-set ${SETS.owned} dst -j DROP`,
+    // Counting rules (no target; ADR 0011): one hash lookup, whatever the number of Mappings.
+    `${c('smartnat: count established')} -m conntrack --ctstate RELATED,ESTABLISHED --ctdir ORIGINAL -m set --match-set ${SETS.countAllowed} dst,dst`,
     `${c('smartnat: established or related')} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`,
     ...d.uplinks.map((u) => `-i ${u.name} ${c(`smartnat: arrived on ${u.name}`)} ${allow} -j CONNMARK --set-xmark ${hex(u.mark)}/${mask}`),
+    `${c('smartnat: count allowed')} ${allow} -m set --match-set ${SETS.countAllowed} dst,dst`,
     `${c('smartnat: allowed source')} ${allow} -j RETURN`,
+    `${c('smartnat: count not allowed')} -m set --match-set ${SETS.countDenied} dst,dst`,
     `${c('smartnat: not allowed')} -j DROP`,
   ];
   return new Map([

@@ -26,6 +26,9 @@ export const SETS = {
   eligible: 'smartnat-eligible',
   owned: 'smartnat-owned',
   allow: 'smartnat-allow',
+  /** Counting sets (ADR 0011): address,proto:port of every Mapping port, with packet/byte counters. */
+  countAllowed: 'smartnat-count-allowed',
+  countDenied: 'smartnat-count-denied',
 } as const;
 
 export const JUMP_COMMENT = 'smartnat-entry';

@@ -188,6 +188,6 @@ describe('egress rules (ADR 0009)', () => {
   it('without egress, no egress rule, set or FORWARD accept exists', () => {
     const { desired } = planDataPlane(snaps['one-mapping']!, DEFAULT_SETTINGS);
     expect(renderIptablesFull(desired)).not.toMatch(/egress/);
-    expect([...computeSets(desired).keys()]).toEqual(['smartnat-eligible', 'smartnat-owned', 'smartnat-allow']);
+    expect([...computeSets(desired).keys()]).toEqual(['smartnat-eligible', 'smartnat-owned', 'smartnat-allow', 'smartnat-count-allowed', 'smartnat-count-denied']);
   });
 });

@@ -4,7 +4,7 @@
 // did (the victim's scrape failing, the transition counted on the new owner, a fence, ownership
 // summing to the addresses in use), and `kubectl get mappings`, `smartnat status --json` and the
 // agents' /metrics must name the same owners; the move is one OwnerChanged Event per transition.
-// keepalived's FIFO, the API requests, rule sizes and the echo Mapping's connection counter agree with
+// keepalived's FIFO, the API requests, rule sizes and the echo Mapping's connection, packet and byte counters agree with
 // the drill. Mapping Ready follows the EndpointSlice; a real iptables-restore failure shows on its
 // panel and as one DataPlaneApplyFailed Event on the agent's Lease however often it is retried. A PNG
 // of the ownership series is drawn from Prometheus range data (UPDATE_DOCS_IMG=1: docs/img/).
@@ -195,6 +195,12 @@ describe('the metrics tell what the drill did', () => {
     // The drill's probes went through the echo Mapping: its owners counted new connections.
     const echo = await prom!.query('sum(smartnat_mapping_connections_total{namespace="demo", mapping="echo"})');
     expect(echo[0]?.value ?? 0).toBeGreaterThan(0);
+    // ... and their packets and bytes (ADR 0011): at least one packet per connection, 20+ bytes each; none denied.
+    const echoPackets = (await prom!.query('sum(smartnat_mapping_packets_total{namespace="demo", mapping="echo", verdict="allowed"})'))[0]?.value ?? 0;
+    const echoBytes = (await prom!.query('sum(smartnat_mapping_bytes_total{namespace="demo", mapping="echo", verdict="allowed"})'))[0]?.value ?? 0;
+    expect(echoPackets).toBeGreaterThanOrEqual(echo[0]?.value ?? 0);
+    expect(echoBytes).toBeGreaterThanOrEqual(echoPackets * 20);
+    expect((await prom!.query('sum(smartnat_mapping_packets_total{namespace="demo", mapping="echo", verdict="denied"})'))[0]?.value).toBe(0);
   }, 60_000);
 
   test('/healthz, /readyz and /metrics answer 200 on every agent after the drill', async () => {

@@ -1,11 +1,12 @@
-// smartnat_mapping_connections_total from the rule counters of a real kernel: the applier programs
-// an agent namespace of a small lab of our own (prefix `ob`), a client opens TCP connections and
-// sends UDP datagrams through one Mapping's floating address, and the scrape (iptables-save -c
-// through the applier's runner, parsed to data) credits them to that Mapping only.
+// Per-Mapping counters from a real kernel: the applier programs an agent namespace of a small lab
+// of our own (prefix `ob`), a client opens TCP connections and sends UDP datagrams through one
+// Mapping's floating address and some its allow-list refuses to another, and the scrape
+// (iptables-save -c and ipset save through the applier's runner, parsed to data) credits
+// connections, packets and bytes (ADR 0011) to the right Mapping and verdict only.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
-import { registerMappingConnections } from '../../src/agent/mapping-metrics.js';
+import { registerMappingTraffic } from '../../src/agent/mapping-metrics.js';
 import { DataPlaneApplier } from '../../src/dataplane/apply.js';
 import type { CommandRunner } from '../../src/dataplane/command-runner.js';
 import { MappingCounterReader } from '../../src/dataplane/counters.js';
@@ -23,6 +24,7 @@ const VIP_WEB = '203.0.113.10';
 const VIP_API = '203.0.113.11';
 const POD_1 = '198.51.100.21';
 const POD_2 = '198.51.100.22';
+const ALLOWED_ELSEWHERE = '192.0.2.0/24';
 const CLIENT = '198.18.1.10';
 
 const lab = planStandardLab({ agents: 1, backends: [{ name: 'b1', tcpPorts: [8080], udpPorts: [5353] }, { name: 'b2', tcpPorts: [8080] }] });
@@ -32,13 +34,20 @@ let a1: CommandRunner;
 let applier: DataPlaneApplier;
 const registry = new Registry();
 
-async function scraped(): Promise<Record<string, number>> {
+async function scraped(metric = 'connections', verdict?: 'allowed' | 'denied'): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
+  const labels = verdict === undefined ? '' : `,verdict="${verdict}"`;
+  const re = new RegExp(`^smartnat_mapping_${metric}_total\\{namespace="([^"]+)",mapping="([^"]+)"${labels}\\} (\\d+)$`);
   for (const line of (await registry.metrics()).split('\n')) {
-    const m = /^smartnat_mapping_connections_total\{namespace="([^"]+)",mapping="([^"]+)"\} (\d+)$/.exec(line);
-    if (m) out[`${m[1]}/${m[2]}`] = Number(m[3]);
+    const m = re.exec(line);
+    if (m) out[m[2] ?? ''] = Number(m[3]);
   }
   return out;
+}
+
+/** One UDP datagram of the lab probe: the request, a space and the try's number (one digit here). */
+function udpIpBytes(request: string): number {
+  return 20 + 8 + request.length + 2;
 }
 
 beforeAll(async () => {
@@ -51,11 +60,16 @@ beforeAll(async () => {
       mappings: [
         ok(mapping({ name: 'web', addresses: [VIP_WEB], ports: [{ port: 80 }, { port: 53, protocol: 'udp' }] })),
         ok(mapping({ name: 'api', addresses: [VIP_API], ports: [{ port: 80 }] })),
+        ok(mapping({ name: 'locked', addresses: [VIP_API], ports: [{ port: 53, protocol: 'udp' }], allowedSources: [ALLOWED_ELSEWHERE] })),
       ],
-      services: [service('web', [{ name: 'http', port: 80 }, { name: 'dns', port: 53, protocol: 'udp' }]), service('api', [{ name: 'http', port: 80 }])],
+      services: [
+        service('web', [{ name: 'http', port: 80 }, { name: 'dns', port: 53, protocol: 'udp' }]), service('api', [{ name: 'http', port: 80 }]),
+        service('locked', [{ name: 'dns', port: 53, protocol: 'udp' }]),
+      ],
       endpointSlices: [
         slice({ name: 'web-1', service: 'web', ports: [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'udp' }], endpoints: [POD_1] }),
         slice({ name: 'api-1', service: 'api', ports: [{ name: 'http', port: 8080 }], endpoints: [POD_2] }),
+        slice({ name: 'locked-1', service: 'locked', ports: [{ name: 'dns', port: 5353, protocol: 'udp' }], endpoints: [POD_1] }),
       ],
       owned: new Set([VIP_WEB, VIP_API]),
     }),
@@ -64,7 +78,7 @@ beforeAll(async () => {
   expect(await ensureSysctls(a1, desired)).toEqual([]);
   applier = new DataPlaneApplier({ runner: a1 });
   expect((await applier.sync(desired)).failedMappings).toEqual([]);
-  registerMappingConnections(registry, new MappingCounterReader({ runner: a1, current: () => applier.current(), cacheMs: 0 }), silentLogger());
+  registerMappingTraffic(registry, new MappingCounterReader({ runner: a1, current: () => applier.current(), cacheMs: 0 }), silentLogger());
 }, 60_000);
 
 afterAll(async () => {
@@ -75,23 +89,42 @@ afterAll(async () => {
   }
 }, 60_000);
 
-describe('per-Mapping connections from our rule counters', () => {
-  it('counts the connections through one Mapping, and nothing for the other', async () => {
-    // The ns/name the fixtures give Mappings.
-    const before = await scraped();
-    const web = Object.keys(before).find((k) => k.endsWith('/web')) ?? '';
-    const api = Object.keys(before).find((k) => k.endsWith('/api')) ?? '';
-    expect(before).toEqual({ [web]: 0, [api]: 0 });
+describe('per-Mapping counters from our rule and set counters', () => {
+  it('counts connections, packets and bytes through one Mapping, denied ones on the Mapping that refused them, and nothing elsewhere', async () => {
+    const zero = { web: 0, api: 0, locked: 0 };
+    expect(await scraped()).toEqual(zero);
+    for (const verdict of ['allowed', 'denied'] as const) {
+      expect(await scraped('packets', verdict)).toEqual(zero);
+      expect(await scraped('bytes', verdict)).toEqual(zero);
+    }
 
+    // UDP first: one datagram per try, each a new flow, so packets and IP bytes are known exactly.
+    const udp = await probe(topo, 'c1', { proto: 'udp', host: VIP_WEB, port: 53, source: CLIENT, count: 3, timeoutMs: 2000, request: 'acct' });
+    expect(countResults(udp)).toEqual({ ok: 3 });
+    expect(await scraped()).toEqual({ ...zero, web: 3 });
+    expect(await scraped('packets', 'allowed')).toEqual({ ...zero, web: 3 });
+    expect(await scraped('bytes', 'allowed')).toEqual({ ...zero, web: 3 * udpIpBytes('acct') });
+
+    // TCP: 5 connections; every client-to-service packet after the SYN is counted too (ESTABLISHED).
     const tcp = await probe(topo, 'c1', { proto: 'tcp', host: VIP_WEB, port: 80, source: CLIENT, count: 5, timeoutMs: 2000 });
     expect(countResults(tcp)).toEqual({ ok: 5 });
-    const udp = await probe(topo, 'c1', { proto: 'udp', host: VIP_WEB, port: 53, source: CLIENT, count: 3, timeoutMs: 2000 });
-    expect(countResults(udp)).toEqual({ ok: 3 });
-    // 5 TCP connections and 3 UDP flows (a probe per source port): 8 first packets through web's rules.
-    expect(await scraped()).toEqual({ [web]: 8, [api]: 0 });
+    expect(await scraped()).toEqual({ ...zero, web: 8 });
+    const packets = (await scraped('packets', 'allowed'))['web'] ?? 0;
+    const bytes = (await scraped('bytes', 'allowed'))['web'] ?? 0;
+    // SYN, ACK, request and FIN/ACK at least: 4 packets a connection, each at least 40 bytes of headers.
+    expect(packets - 3).toBeGreaterThanOrEqual(5 * 4);
+    expect(bytes - 3 * udpIpBytes('acct')).toBeGreaterThanOrEqual((packets - 3) * 40);
 
     const other = await probe(topo, 'c1', { proto: 'tcp', host: VIP_API, port: 80, source: CLIENT, count: 2, timeoutMs: 2000 });
     expect(countResults(other)).toEqual({ ok: 2 });
-    expect(await scraped()).toEqual({ [web]: 8, [api]: 2 });
+    expect(await scraped()).toEqual({ ...zero, web: 8, api: 2 });
+
+    // The client is not in locked's allow-list: its datagrams are dropped and counted as denied, on locked only.
+    const refused = await probe(topo, 'c1', { proto: 'udp', host: VIP_API, port: 53, source: CLIENT, count: 2, noWait: true, request: 'deny' });
+    expect(countResults(refused)).toEqual({ sent: 2 });
+    expect(await scraped('packets', 'denied')).toEqual({ ...zero, locked: 2 });
+    expect(await scraped('bytes', 'denied')).toEqual({ ...zero, locked: 2 * udpIpBytes('deny') });
+    expect((await scraped('packets', 'allowed'))['locked']).toBe(0);
+    expect(await scraped()).toEqual({ ...zero, web: 8, api: 2 });
   });
 });

@@ -222,7 +222,9 @@ export class FakeKernel implements CommandRunner {
     const lines: string[] = [];
     for (const [n, s] of this.sets) {
       if (name !== undefined && n !== name) continue;
-      lines.push(`create ${n} ${s.type} ${s.header}`, ...[...s.entries].map((e) => `add ${n} ${e}`));
+      // A set made with `counters` prints them after each entry, as the real ipset does (always 0 here).
+      const counted = s.header.split(' ').includes('counters') ? ' packets 0 bytes 0' : '';
+      lines.push(`create ${n} ${s.type} ${s.header}`, ...[...s.entries].map((e) => `add ${n} ${e}${counted}`));
     }
     return lines.map((l) => `${l}\n`).join('');
   }

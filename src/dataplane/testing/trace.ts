@@ -71,6 +71,7 @@ function setMatch(k: TraceKernel, s: State, name: string, dirs: string): boolean
   if (!set) throw new Error(`trace: rule uses missing set ${name}`);
   const pick = (d: string): string => (d === 'src' ? s.p.src : s.p.dst);
   if (set.type === 'hash:ip') return set.entries.has(pick(dirs.split(',')[0] ?? 'dst'));
+  if (set.type === 'hash:ip,port' && dirs === 'dst,dst') return set.entries.has(`${s.p.dst},${s.p.proto}:${s.p.dport ?? 0}`);
   if (set.type === 'hash:ip,port,net' && dirs === 'dst,dst,src') {
     const prefix = `${s.p.dst},${s.p.proto}:${s.p.dport ?? 0},`;
     return [...set.entries].some((e) => e.startsWith(prefix) && inNet(s.p.src, e.slice(prefix.length)));
