@@ -41,6 +41,10 @@ export interface AgentMemoryFigures {
     /** Fence attempts and lease transitions by this agent from before the first create to the end. */
     fences?: number | null;
     leaseTransitions?: number | null;
+    /** V8 heap in use, V8 heap reserved, and memory outside the V8 heap held by JS objects (Buffers), at the end of the window. */
+    heapUsedMiB?: number | null;
+    heapTotalMiB?: number | null;
+    externalMiB?: number | null;
   }[];
 }
 
@@ -58,6 +62,9 @@ interface Scrape {
   lag: number | null;
   fences: number | null;
   transitions: number | null;
+  heapUsed: number | null;
+  heapTotal: number | null;
+  external: number | null;
 }
 
 /** Sum of every sample of a metric family (all label sets); null when absent. */
@@ -74,13 +81,17 @@ async function scrape(metricsUrl: string): Promise<Scrape> {
   try {
     const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) });
     const text = await res.text();
-    return { lag: sumOf(text, 'smartnat_event_loop_lag_seconds'), fences: sumOf(text, 'smartnat_fence_attempts_total') ?? 0, transitions: sumOf(text, 'smartnat_lease_transitions_total') ?? 0 };
+    return {
+      lag: sumOf(text, 'smartnat_event_loop_lag_seconds'), fences: sumOf(text, 'smartnat_fence_attempts_total') ?? 0, transitions: sumOf(text, 'smartnat_lease_transitions_total') ?? 0,
+      heapUsed: sumOf(text, 'smartnat_nodejs_heap_size_used_bytes'), heapTotal: sumOf(text, 'smartnat_nodejs_heap_size_total_bytes'), external: sumOf(text, 'smartnat_nodejs_external_memory_bytes'),
+    };
   } catch (err: unknown) {
     void err;
-    return { lag: null, fences: null, transitions: null };
+    return { lag: null, fences: null, transitions: null, heapUsed: null, heapTotal: null, external: null };
   }
 }
 
+const toMiB = (bytes: number | null): number | null => (bytes === null ? null : Math.round(bytes / 1048576 * 10) / 10);
 const delta = (end: number | null, start: number | null | undefined): number | null => (end === null || start === null || start === undefined ? null : end - start);
 
 async function measure(lab: LabDescriptor, mappings: number, perMapping: number, windowSeconds: number): Promise<AgentMemoryFigures> {
@@ -130,6 +141,9 @@ async function measure(lab: LabDescriptor, mappings: number, perMapping: number,
         loadLagSeconds: start[k]?.scrape.lag ?? null,
         fences: delta(end.fences, before[k]?.fences),
         leaseTransitions: delta(end.transitions, before[k]?.transitions),
+        heapUsedMiB: toMiB(end.heapUsed),
+        heapTotalMiB: toMiB(end.heapTotal),
+        externalMiB: toMiB(end.external),
       };
     }),
   );
