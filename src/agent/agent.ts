@@ -143,6 +143,7 @@ export class Agent {
   private leaderInputKey: string | undefined;
   private leaderRanAt: number | undefined;
   private leaderRetry = false;
+  private leaderMore = false;
   private reportedFrom: { applied: DesiredDataPlane | undefined; mappings: ReadonlyMap<string, Mapping> } | undefined;
   private reportRetry = false;
   private mappings = new Map<string, Mapping>();
@@ -738,13 +739,15 @@ export class Agent {
   /**
    * Only over complete caches: a pass over a partial view would delete leases it does not see.
    * Only when its input changed (cluster objects, leases other than renewals, which agents are
-   * live), after a failure, on becoming leader, and every leaderResyncMs: a pass reads every
-   * Mapping, so running it on each sync starved the loop at 1,000 Mappings (ADR 0006).
+   * live), after a failure, on becoming leader, after a pass that stopped at its budget, and every
+   * leaderResyncMs: a pass reads every Mapping, so running it on each sync starved the loop at
+   * 1,000 Mappings (ADR 0006); a pass writes for at most its budget (ADR 0008 amendment 2).
    */
   private async leaderPhase(): Promise<number | undefined> {
     const leader = this.o.leader;
     if (leader === undefined || !leader.elector.isLeader) {
       this.leaderInputKey = undefined;
+      this.leaderMore = false;
       return undefined;
     }
     if (this.view.blind || !this.viewSettled || !this.o.cluster.synced) return undefined;
@@ -753,13 +756,15 @@ export class Agent {
     const key = `${this.resourcesVersion}/${this.leaseVersion}/${live}`;
     const resyncMs = this.o.leaderResyncMs ?? 30_000;
     const due = this.leaderRanAt === undefined || now - this.leaderRanAt >= resyncMs;
-    if (key === this.leaderInputKey && !this.leaderRetry && !due) return (this.leaderRanAt ?? now) + resyncMs;
+    if (key === this.leaderInputKey && !this.leaderRetry && !this.leaderMore && !due) return (this.leaderRanAt ?? now) + resyncMs;
     this.leaderInputKey = key;
     this.leaderRanAt = now;
     try {
-      await leader.duties.run();
+      const { more } = await leader.duties.run();
       this.leaderRetry = false;
-      return now + resyncMs;
+      // A pass that stopped at its budget: the next one starts as soon as the other phases ran.
+      this.leaderMore = more;
+      return more ? this.o.clock.now() : now + resyncMs;
     } catch (err: unknown) {
       this.o.log.warn({ component: 'leader', err }, 'leader pass failed');
       this.leaderRetry = true;

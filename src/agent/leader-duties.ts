@@ -17,13 +17,23 @@
 // Guarantees: one failing write never stops the others (all are attempted, failures reported);
 // a Mapping's Accepted/Refused Event is recorded only after its status write succeeded, so the
 // stored status is the record of which transitions were announced. Does not elect (leader-elector).
+//
+// Bounded passes (ADR 0008 amendment 2): the pass runs inside the agent's one reconcile loop, so a
+// burst of 1,000 new Mappings (1,000 status writes) must not hold the loop for tens of seconds.
+// Mapping status writes go out `writeConcurrency` at a time, grants first (a Mapping whose claims
+// or acceptance change: an owner is waiting for it), and no new one starts after `passBudgetMs`;
+// the report then says `more` and the agent runs the next pass at once, planned afresh (so a
+// Mapping created meanwhile is judged in the next pass, not after the whole burst). A write whose
+// result has not come back through the watch yet is not sent again with the same content.
 import type { Clock } from '../cluster/clock.js';
 import type { EventRecorder } from '../cluster/events.js';
 import { createAddressLease } from '../cluster/lease-protocol.js';
 import type { LeaseStore } from '../cluster/lease-store.js';
 import type { StatusWriter } from '../cluster/status-writer.js';
 import type { Logger } from '../log/logger.js';
-import type { LeaderEvent, LeaderInput, LeaderPlan } from '../plan/leader-input.js';
+import type { LeaderEvent, LeaderInput, LeaderMappingEntry, LeaderPlan, MappingWrite } from '../plan/leader-input.js';
+import { metaOf } from '../plan/leader-input.js';
+import { mappingStatusPatch } from '../cluster/status-writer.js';
 import { planLeaderDuties } from '../plan/leader-plan.js';
 import { ANNOTATION_INTERFACE, ANNOTATION_POOL, ANNOTATION_VRID } from '../plan/lease-names.js';
 import { DEFAULT_LEASE_SETTINGS, type LeaseSettings } from '../plan/lease-settings.js';
@@ -38,6 +48,10 @@ export interface LeaderDutiesOptions {
   readonly clock: Clock;
   /** For the leaseDurationSeconds written on new address leases; default DEFAULT_LEASE_SETTINGS. */
   readonly settings?: LeaseSettings;
+  /** Mapping status writes in flight at once (default 4). */
+  readonly writeConcurrency?: number;
+  /** No Mapping status write starts after this long into a pass (default 1000 ms); the rest waits for the next pass. */
+  readonly passBudgetMs?: number;
 }
 
 /** The planner's input without `now`: the wall time is taken from the clock at each pass. */
@@ -50,6 +64,8 @@ export interface LeaderSyncReport {
   /** How many writes of each kind went through (an Event counts when recorded, not when deduplicated). */
   readonly done: Readonly<Record<LeaderOperation, number>>;
   readonly failures: readonly { readonly operation: LeaderOperation; readonly target: string; readonly err: unknown }[];
+  /** Mapping status writes left for the next pass (the pass budget ran out). */
+  readonly more: boolean;
 }
 
 /** RFC 3339 in whole seconds, as metav1.Time serialises. */
@@ -57,8 +73,16 @@ export function wallSeconds(clock: Clock): string {
   return clock.wallTime().toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/** A write the leader made, and the stored object it was planned from (the informer's entry). */
+interface SentWrite {
+  readonly from: LeaderMappingEntry;
+  readonly body: string;
+}
+
 export class LeaderDuties {
   private readonly settings: LeaseSettings;
+  /** uid -> the last status write sent, until the watch brings the Mapping back changed. */
+  private readonly sent = new Map<string, SentWrite>();
 
   constructor(private readonly o: LeaderDutiesOptions) {
     if (o.leases.namespace !== o.namespace) throw new Error(`LeaderDuties: lease store namespace ${o.leases.namespace} is not ${o.namespace}`);
@@ -97,9 +121,7 @@ export class LeaderDuties {
       });
     }
     const announced = new Set<string>();
-    for (const w of plan.mappingWrites) {
-      if (await attempt('mappingStatus', `${w.ref.namespace}/${w.ref.name}`, async () => (await this.o.status.writeMappingStatus(w)) === 'written')) announced.add(w.uid);
-    }
+    const more = await this.writeMappings(input.mappings, plan.mappingWrites, announced, attempt);
     let poolsWritten = true;
     for (const w of plan.poolWrites) {
       poolsWritten = (await attempt('poolStatus', w.name, async () => (await this.o.status.writePoolStatus(w)) === 'written')) && poolsWritten;
@@ -109,12 +131,63 @@ export class LeaderDuties {
       await attempt('event', `${e.regarding.namespace}/${e.regarding.name}`, async () => (await this.o.events.record(e)) === 'recorded');
     }
     const counts = Object.fromEntries(Object.entries(done).filter(([, n]) => n > 0));
-    if (Object.keys(counts).length > 0 || failures.length > 0) this.o.log.info({ component: 'leader', ...counts, failures: failures.length }, 'leader pass');
-    return { plan, done, failures };
+    if (Object.keys(counts).length > 0 || failures.length > 0 || more) this.o.log.info({ component: 'leader', ...counts, failures: failures.length, more }, 'leader pass');
+    return { plan, done, failures, more };
+  }
+
+  /**
+   * The pass's Mapping status writes: grants first, `writeConcurrency` in flight, none started after
+   * the pass budget. Returns whether some were left for the next pass.
+   */
+  private async writeMappings(
+    mappings: readonly LeaderMappingEntry[],
+    writes: readonly MappingWrite[],
+    announced: Set<string>,
+    attempt: (operation: LeaderOperation, target: string, run: () => Promise<boolean>) => Promise<boolean>,
+  ): Promise<boolean> {
+    const started = this.o.clock.now();
+    const budget = this.o.passBudgetMs ?? 1000;
+    const stored = new Map(mappings.map((m) => [metaOf(m).uid, m]));
+    for (const uid of this.sent.keys()) if (!stored.has(uid)) this.sent.delete(uid);
+    const queue = writes
+      .map((w) => ({ w, body: writeKey(w), from: stored.get(w.uid), grant: isGrant(stored.get(w.uid), w) }))
+      // Already sent with this content and the watch has not brought the Mapping back yet: in flight.
+      .filter((q) => !(q.from !== undefined && this.sent.get(q.w.uid)?.from === q.from && this.sent.get(q.w.uid)?.body === q.body))
+      .sort((a, b) => Number(b.grant) - Number(a.grant));
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < queue.length && this.o.clock.now() - started < budget) {
+        const q = queue[next++];
+        if (q === undefined) return;
+        const ok = await attempt('mappingStatus', `${q.w.ref.namespace}/${q.w.ref.name}`, async () => (await this.o.status.writeMappingStatus(q.w)) === 'written');
+        if (ok) {
+          announced.add(q.w.uid);
+          if (q.from !== undefined) this.sent.set(q.w.uid, { from: q.from, body: q.body });
+        } else this.sent.delete(q.w.uid);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, this.o.writeConcurrency ?? 4) }, worker));
+    return next < queue.length;
   }
 
   /** An Event is announced only once the status that records its transition is stored. */
   private mayRecord(e: LeaderEvent, announced: ReadonlySet<string>, poolsWritten: boolean): boolean {
     return e.reason === 'OwnerChanged' ? poolsWritten : announced.has(e.regarding.uid);
   }
+}
+
+/**
+ * What a write says, without its conditions' lastTransitionTime: a pass planned while the previous
+ * write is still on its way back stamps a new time on the same transition.
+ */
+function writeKey(w: MappingWrite): string {
+  return JSON.stringify(mappingStatusPatch({ ...w, status: { ...w.status, conditions: w.status.conditions.map((c) => ({ ...c, lastTransitionTime: '' })) } }));
+}
+
+/** A write that changes what a Mapping holds or whether it is accepted: an owner waits for it. */
+function isGrant(stored: LeaderMappingEntry | undefined, w: MappingWrite): boolean {
+  if (stored === undefined) return true;
+  const before = metaOf(stored).status;
+  const accepted = (conditions: readonly { type: string; status: string }[]): string => conditions.find((c) => c.type === 'Accepted')?.status ?? '';
+  return (before.claims ?? []).join() !== w.status.claims.join() || accepted(before.conditions) !== accepted(w.status.conditions);
 }

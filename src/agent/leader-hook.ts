@@ -43,6 +43,7 @@ export function leaderDutiesHook(
     run: async () => {
       const report = await duties.sync(leaderInputOf(source.objects(), source.view(), { me: source.me, now: source.clock.now(), settings: source.settings }));
       if (report.failures.length > 0) throw new Error(`leader pass: ${report.failures.length} write(s) failed`);
+      return { more: report.more };
     },
   };
 }

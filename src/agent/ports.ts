@@ -55,5 +55,6 @@ export interface LeaderElectorPort {
 /** The leader's cluster-wide duties, run from the reconcile loop while this agent leads
  * (leaderDutiesHook() in src/agent/leader-duties.ts adapts LeaderDuties to it). */
 export interface LeaderDutiesHook {
-  run(): Promise<void>;
+  /** One pass; `more` when it stopped at its budget with writes left (the agent runs the next at once). */
+  run(): Promise<{ readonly more: boolean }>;
 }
