@@ -4,6 +4,7 @@
 // Guarantees: `up` is idempotent (a healthy lab is left alone, a broken one is torn down and
 // rebuilt); `down` stops what was recorded, kills what runs in the lab's namespaces, deletes every
 // namespace and link carrying the name and removes the directory. Does not: touch anything else.
+import { agentNodeFlags } from '../cli/node-flags.js';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, dirname, relative, resolve } from 'node:path';
@@ -568,8 +569,8 @@ async function ensureAgent(rec: LabRecord, a: AgentRecord): Promise<boolean> {
   }
   if (a.agent && (await isRunning(a.agent))) return false;
   const [cmd, args] = a.pod
-    ? [findProgram('unshare'), ['--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, ...agentArgs(rec, a), '--no-keepalived']]
-    : [process.execPath, agentArgs(rec, a)];
+    ? [findProgram('unshare'), ['--pid', '--fork', '--mount-proc', '--kill-child', process.execPath, ...agentNodeFlags(), ...agentArgs(rec, a), '--no-keepalived']]
+    : [process.execPath, [...agentNodeFlags(), ...agentArgs(rec, a)]];
   a.agent = await startBackground(runner, a.netns, {
     label: `agent-${a.name}`, cmd, args,
     pidFile: join(a.stateDir, 'agent.pid'), logFile: join(a.stateDir, 'agent.log'), readyTimeoutMs: 30_000,

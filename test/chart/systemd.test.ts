@@ -2,6 +2,7 @@
 // machine: `systemd-analyze verify` must be silent (it exits 0 even on ignored lines, so any output
 // counts as a failure), `systemd-analyze security --offline` must rate it OK or better, and the
 // capabilities are exactly NET_ADMIN and NET_RAW.
+import { agentNodeFlags } from '../../src/cli/node-flags.js';
 import { describe, expect, test } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +29,10 @@ async function verify(path: string): Promise<{ exitCode: number; output: string 
 }
 
 describe('packaging/systemd/smartnat-agent.service', () => {
+  test('runs the agent with the V8 settings the chart and the lab use (src/cli/node-flags.ts)', () => {
+    expect(text).toContain(`Environment="NODE_OPTIONS=${agentNodeFlags().join(' ')}"`);
+  });
+
   test('systemd-analyze verify accepts it without a single warning', async () => {
     expect(await verify(UNIT)).toEqual({ exitCode: 0, output: '' });
   });
