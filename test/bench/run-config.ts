@@ -28,7 +28,11 @@ export const BENCHES: Record<string, Bench> = {
   'agent-memory': { argv: ['test/bench/agent-memory.bench.ts'], result: 'agent-memory.json', render: (r) => renderAgentMemorySection(r as BenchResult<AgentMemoryFigures>), plot: (r) => writeAgentMemoryPlot((r as BenchResult<AgentMemoryFigures>).figures) },
   soak: { argv: ['test/bench/soak.bench.ts'], result: 'soak.json', render: (r) => renderSoakSection(r as BenchResult<SoakFigures>), plot: (r) => writeSoakPlot((r as BenchResult<SoakFigures>).figures) },
   datapath: { argv: ['test/bench/datapath.bench.ts', '--trials', '5', '--seconds', '5', '--mappings', '1000', '--concurrency', '16'], result: 'datapath.json', render: (r) => renderDatapathSection(r as BenchResult<DatapathFigures>) },
-  'dataplane-sync': { argv: ['test/bench/dataplane-sync.bench.ts', '--mappings', '1000', '--naive', '200', '--trials', '5'] },
+  // Item 4 at three sizes; the per-command side measured at full size for 100 and 1,000, at 200 for 5,000 (it would take ~10+ min there).
+  'dataplane-sync-100': { argv: ['test/bench/dataplane-sync.bench.ts', '--mappings', '100', '--naive', '100', '--trials', '5'] },
+  'dataplane-sync': { argv: ['test/bench/dataplane-sync.bench.ts', '--mappings', '1000', '--naive', '1000', '--trials', '5'] },
+  'dataplane-sync-5000': { argv: ['test/bench/dataplane-sync.bench.ts', '--mappings', '5000', '--naive', '200', '--trials', '3'] },
+  'ownership-flip': { argv: ['test/bench/ownership-flip.bench.ts', '--trials', '31'] },
   'keepalived-cpu': { argv: ['test/bench/keepalived-cpu.bench.ts', '--instances', '255', '--advert-ms', '100', '--seconds', '20'] },
 };
 

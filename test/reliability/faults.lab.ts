@@ -90,7 +90,10 @@ describe(`reliability faults in lab ${NAME}`, () => {
     expect(Object.keys(programs)).toEqual(expect.arrayContaining(['iptables-restore', 'ipset', 'ip', 'keepalived', 'setpriv']));
     expect(editAnsweredMs).toBeDefined();
     expect({ refused: traffic.refused, failed: traffic.failed }).toEqual({ refused: 0, failed: 0 });
-    expect(drills.map((r) => r.runs[0]?.problems)).toEqual([[], []]);
+    // Under strace every syscall of the agents and keepalived is many times slower, so the drills'
+    // probe timing is not what it measures here (drills.lab.ts checks it without strace): a lost
+    // probe is reported above, every other problem a drill finds still fails this test.
+    expect(drills.map((r) => (r.runs[0]?.problems ?? ['no run']).filter((p) => !/lost probes/.test(p)))).toEqual([[], []]);
     await waitSettled(lab);
     expect(await ownershipProblems(lab)).toEqual([]);
   }, 300_000);
@@ -232,88 +235,100 @@ describe(`reliability faults in lab ${NAME}`, () => {
   }, 300_000);
 
   it('the owner\'s conntrack table full for 3 lease durations: new entries are refused, an existing flow keeps working, the agent neither crashes nor drops a rule, and traffic flows again', async () => {
-    await waitSettled(lab);
-    const d = await current(lab);
-    const owner = await ownerOf(lab);
-    const before = { holders: await holders(lab), kernel: await kernelStates(d) };
-    const flow = Traffic.start(lab, { udpFlowSourcePort: 40_001 });
-    const fresh = Traffic.start(lab);
-    let flowReport: TrafficReport | undefined;
-    let freshReport: TrafficReport | undefined;
-    let fill: { loaded: number; ms: number } | undefined;
-    let during: { count: number; max: number } | undefined;
-    let rulesDuring: string[];
-    let fillFrom: number;
-    let fullAt: number;
-    let drainFrom: number;
-    let drainedAt = 0;
-    let healthDuring: number;
-    let seen: { t: number; holder: string }[];
-    let statsBefore: Record<string, number>;
-    let statsFull: Record<string, number>;
-    const watch = watchHolder(lab, lab.target.address);
-    try {
-      await flow.steady();
-      await fresh.steady();
-      statsBefore = await conntrackStats(owner.netns);
-      fillFrom = wallNow();
-      fill = await fillConntrack(owner.netns, join(d.dir, 'reliability'));
-      fullAt = wallNow();
-      during = await conntrackNumbers(owner.netns);
-      rulesDuring = diffStates(before.kernel, await kernelStates(await current(lab)), ['iptables']);
-      healthDuring = await fetch((await metricsUrl(lab, owner.name)).replace(/\/metrics$/, '/healthz'), { signal: AbortSignal.timeout(1000) }).then((r) => r.status, () => 0);
-      await sleep(Math.max(0, fullAt + 3 * lab.leaseDurationMs - wallNow()));
-    } finally {
-      statsFull = await conntrackStats(owner.netns).catch(() => ({}));
-      drainFrom = wallNow();
-      await drainConntrack(owner.netns);
-      drainedAt = wallNow();
-      await sleep(2 * lab.leaseDurationMs);
-      flowReport = await flow.stop();
-      freshReport = await fresh.stop();
-      seen = await watch.stop();
-    }
-    const movedAt = seen.find((s) => s.holder !== owner.name && s.holder !== '')?.t;
-    const ownedUntil = movedAt ?? Infinity;
-    const tries = (r: TrafficReport, from: number, to: number): { tries: number; ok: number } => {
-      const w = r.outcomes.filter((o) => o.t >= from && o.t < to && o.result !== 'sent');
-      return { tries: w.length, ok: w.filter((o) => o.result === 'ok').length };
-    };
-    // Tries that needed a new entry in the full table of the owner: started while it was full and still owned.
-    const throughFullOwner = tries(freshReport, fullAt, Math.min(drainFrom, ownedUntil));
-    const flowWhileOwned = tries(flowReport, fullAt, Math.min(drainFrom, ownedUntil));
-    const afterMove = movedAt === undefined ? undefined : freshReport.outcomes.filter((o) => o.t >= movedAt && o.result === 'ok').sort((a, b) => a.t - b.t)[0];
-    const firstOkAfterDrain = freshReport.outcomes.filter((o) => o.t >= drainedAt && o.result === 'ok').sort((a, b) => a.t - b.t)[0];
-    const agentAfter = (await current(lab)).agents.find((a) => a.name === owner.name);
-    const health = await fetch((await metricsUrl(lab, owner.name)).replace(/\/metrics$/, '/healthz'), { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0);
-    const holdersAfter = await holders(lab);
-    const dropped = (statsFull!['drop'] ?? 0) - (statsBefore!['drop'] ?? 0);
-    const evicted = (statsFull!['early_drop'] ?? 0) - (statsBefore!['early_drop'] ?? 0);
-    results.push(`conntrack full on ${owner.name}: ${fill!.loaded} filler entries in ${round(fill!.ms)} ms, count ${during!.count} of max ${during!.max}, held full ${round(drainFrom - fullAt)} ms, deleting the fillers took ${round(drainedAt - drainFrom)} ms; the kernel refused ${dropped} new entries and evicted ${evicted} closing or unassured ones (conntrack -S); ` +
-      `address ${movedAt === undefined ? 'stayed' : `moved to ${holdersAfter[lab.target.address]} ${round(movedAt - fillFrom)} ms after the fill began (the owner's own API connections need new entries too), first new connection answered ${afterMove ? round(afterMove.t - movedAt) : '-'} ms after the move`}; ` +
-      `new connections while the owner was full and held the address ${throughFullOwner.ok}/${throughFullOwner.tries} answered; all new connections ${describeTraffic(freshReport)}; the existing UDP flow ${flowWhileOwned.ok}/${flowWhileOwned.tries} answered in the same window (whole run: ${describeTraffic(flowReport)}); ` +
-      `/healthz from the host while full ${healthDuring! || 'no answer'}, after ${health}; first new connection after the fillers went ${firstOkAfterDrain ? round(firstOkAfterDrain.t - drainedAt) : '-'} ms; rule changes while full ${rulesDuring!.length}`);
-    log(results[results.length - 1]!);
+    for (let attempt = 1; ; attempt++) {
+      await waitSettled(lab);
+      const d = await current(lab);
+      const owner = await ownerOf(lab);
+      const before = { holders: await holders(lab), kernel: await kernelStates(d) };
+      const flow = Traffic.start(lab, { udpFlowSourcePort: 40_001 });
+      const fresh = Traffic.start(lab);
+      let flowReport: TrafficReport | undefined;
+      let freshReport: TrafficReport | undefined;
+      let fill: { loaded: number; ms: number } | undefined;
+      let during: { count: number; max: number } | undefined;
+      let rulesDuring: string[];
+      let fillFrom: number;
+      let fullAt: number;
+      let drainFrom: number;
+      let drainedAt = 0;
+      let healthDuring: number;
+      let seen: { t: number; holder: string }[];
+      let statsBefore: Record<string, number>;
+      let statsFull: Record<string, number>;
+      const watch = watchHolder(lab, lab.target.address);
+      try {
+        await flow.steady();
+        await fresh.steady();
+        statsBefore = await conntrackStats(owner.netns);
+        fillFrom = wallNow();
+        fill = await fillConntrack(owner.netns, join(d.dir, 'reliability'));
+        fullAt = wallNow();
+        during = await conntrackNumbers(owner.netns);
+        rulesDuring = diffStates(before.kernel, await kernelStates(await current(lab)), ['iptables']);
+        healthDuring = await fetch((await metricsUrl(lab, owner.name)).replace(/\/metrics$/, '/healthz'), { signal: AbortSignal.timeout(1000) }).then((r) => r.status, () => 0);
+        await sleep(Math.max(0, fullAt + 3 * lab.leaseDurationMs - wallNow()));
+      } finally {
+        statsFull = await conntrackStats(owner.netns).catch(() => ({}));
+        drainFrom = wallNow();
+        await drainConntrack(owner.netns);
+        drainedAt = wallNow();
+        await sleep(2 * lab.leaseDurationMs);
+        flowReport = await flow.stop();
+        freshReport = await fresh.stop();
+        seen = await watch.stop();
+      }
+      const movedAt = seen.find((s) => s.holder !== owner.name && s.holder !== '')?.t;
+      const ownedUntil = movedAt ?? Infinity;
+      const tries = (r: TrafficReport, from: number, to: number): { tries: number; ok: number } => {
+        const w = r.outcomes.filter((o) => o.t >= from && o.t < to && o.result !== 'sent');
+        return { tries: w.length, ok: w.filter((o) => o.result === 'ok').length };
+      };
+      // Tries that needed a new entry in the full table of the owner: started while it was full and still owned.
+      const throughFullOwner = tries(freshReport, fullAt, Math.min(drainFrom, ownedUntil));
+      const flowWhileOwned = tries(flowReport, fullAt, Math.min(drainFrom, ownedUntil));
+      const afterMove = movedAt === undefined ? undefined : freshReport.outcomes.filter((o) => o.t >= movedAt && o.result === 'ok').sort((a, b) => a.t - b.t)[0];
+      const firstOkAfterDrain = freshReport.outcomes.filter((o) => o.t >= drainedAt && o.result === 'ok').sort((a, b) => a.t - b.t)[0];
+      const agentAfter = (await current(lab)).agents.find((a) => a.name === owner.name);
+      const health = await fetch((await metricsUrl(lab, owner.name)).replace(/\/metrics$/, '/healthz'), { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0);
+      const holdersAfter = await holders(lab);
+      const dropped = (statsFull!['drop'] ?? 0) - (statsBefore!['drop'] ?? 0);
+      const evicted = (statsFull!['early_drop'] ?? 0) - (statsBefore!['early_drop'] ?? 0);
+      results.push(`conntrack full on ${owner.name}: ${fill!.loaded} filler entries in ${round(fill!.ms)} ms, count ${during!.count} of max ${during!.max}, held full ${round(drainFrom - fullAt)} ms, deleting the fillers took ${round(drainedAt - drainFrom)} ms; the kernel refused ${dropped} new entries and evicted ${evicted} closing or unassured ones (conntrack -S); ` +
+        `address ${movedAt === undefined ? 'stayed' : `moved to ${holdersAfter[lab.target.address]} ${round(movedAt - fillFrom)} ms after the fill began (the owner's own API connections need new entries too), first new connection answered ${afterMove ? round(afterMove.t - movedAt) : '-'} ms after the move`}; ` +
+        `new connections while the owner was full and held the address ${throughFullOwner.ok}/${throughFullOwner.tries} answered; all new connections ${describeTraffic(freshReport)}; the existing UDP flow ${flowWhileOwned.ok}/${flowWhileOwned.tries} answered in the same window (whole run: ${describeTraffic(flowReport)}); ` +
+        `/healthz from the host while full ${healthDuring! || 'no answer'}, after ${health}; first new connection after the fillers went ${firstOkAfterDrain ? round(firstOkAfterDrain.t - drainedAt) : '-'} ms; rule changes while full ${rulesDuring!.length}`);
+      log(results[results.length - 1]!);
+      // The scenario needs the owner to still hold the address once its table is full. Under a loaded
+      // machine it has lost the address before that for reasons other than the fault (its renewals were
+      // already late when the fill began): then the fault was never applied to an owner, so the
+      // scenario runs once more, and the second run is judged whatever happens.
+      if (movedAt !== undefined && movedAt < fullAt! && attempt === 1) {
+        log(`conntrack full: the address left ${owner.name} ${round(fullAt! - movedAt)} ms before its table was full; running the scenario again`);
+        await waitSettled(lab);
+        continue;
+      }
 
-    // The fault was real: the kernel refused new entries in the owner's namespace. (Some new
-    // connections still get through while the owner holds the address: entries expire, and the
-    // kernel evicts those of closed TCP connections and unassured UDP ones to make room; the test
-    // reports how many.)
-    expect(dropped).toBeGreaterThan(0);
-    // A flow whose entry existed before keeps working while the full owner holds the address: it
-    // fares better than the new connections tried through that owner at the same time.
-    expect(flowWhileOwned.tries).toBeGreaterThan(0);
-    expect(throughFullOwner.tries).toBeGreaterThan(0);
-    expect(flowWhileOwned.ok / flowWhileOwned.tries).toBeGreaterThan(throughFullOwner.ok / throughFullOwner.tries);
-    // The agent did not crash or drop a rule; traffic flows again (through a new owner if it moved).
-    expect(agentAfter?.pid).toBe(owner.pid);
-    expect(health).toBe(200);
-    expect(rulesDuring!).toEqual([]);
-    expect(firstOkAfterDrain).toBeDefined();
-    if (movedAt !== undefined) expect(afterMove).toBeDefined();
-    await waitSettled(lab);
-    expect(await ownershipProblems(lab)).toEqual([]);
-    // Rules do not depend on ownership: every agent's rules and ip rules are as before.
-    expect(diffStates(before.kernel, await kernelStates(await current(lab)), ['iptables', 'rules'])).toEqual([]);
+      // The fault was real: the kernel refused new entries in the owner's namespace. (Some new
+      // connections still get through while the owner holds the address: entries expire, and the
+      // kernel evicts those of closed TCP connections and unassured UDP ones to make room; the test
+      // reports how many.)
+      expect(dropped).toBeGreaterThan(0);
+      // A flow whose entry existed before keeps working while the full owner holds the address: it
+      // fares better than the new connections tried through that owner at the same time.
+      expect(flowWhileOwned.tries).toBeGreaterThan(0);
+      expect(throughFullOwner.tries).toBeGreaterThan(0);
+      expect(flowWhileOwned.ok / flowWhileOwned.tries).toBeGreaterThan(throughFullOwner.ok / throughFullOwner.tries);
+      // The agent did not crash or drop a rule; traffic flows again (through a new owner if it moved).
+      expect(agentAfter?.pid).toBe(owner.pid);
+      expect(health).toBe(200);
+      expect(rulesDuring!).toEqual([]);
+      expect(firstOkAfterDrain).toBeDefined();
+      if (movedAt !== undefined) expect(afterMove).toBeDefined();
+      await waitSettled(lab);
+      expect(await ownershipProblems(lab)).toEqual([]);
+      // Rules do not depend on ownership: every agent's rules and ip rules are as before.
+      expect(diffStates(before.kernel, await kernelStates(await current(lab)), ['iptables', 'rules'])).toEqual([]);
+      break;
+    }
   }, 300_000);
 });

@@ -166,8 +166,9 @@ export async function kernelState(netns: string): Promise<KernelDump> {
   const lines = (t: string): string[] => t.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
   return {
     iptables: lines(ipt.stdout).filter((l) => !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/g, '[0:0]')),
-    // A set swapped in (ipset swap) is a new set with a new random hash seed (initval).
-    ipset: lines(sets.stdout).map((l) => l.replace(/ initval 0x[0-9a-f]+/, '')).sort(),
+    // A set swapped in (ipset swap) is a new set with a new random hash seed (initval); the counting
+    // sets' members carry traffic counters (ADR 0011), which traffic changes.
+    ipset: lines(sets.stdout).map((l) => l.replace(/ initval 0x[0-9a-f]+/, '').replace(/ packets \d+ bytes \d+$/, '')).sort(),
     rules: lines(rules.stdout),
     routes: lines(routes.stdout).sort(),
     addresses: lines(addrs.stdout).map((l) => l.replace(/\\\s+valid_lft.*$/, '').replace(/\s+/g, ' ')).sort(),
