@@ -63,7 +63,7 @@ export function registerMappingTraffic(registry: Registry, source: MappingCounte
   });
   return {
     connections,
-    packets: traffic('smartnat_mapping_packets_total', "Packets towards a Mapping's addresses and ports on this agent, by allow-list verdict (allowed, denied), from the counting sets (client to service direction only)", (t) => t.packets),
-    bytes: traffic('smartnat_mapping_bytes_total', "Bytes (IP length) towards a Mapping's addresses and ports on this agent, by allow-list verdict (allowed, denied), from the counting sets (client to service direction only)", (t) => t.bytes),
+    packets: traffic('smartnat_mapping_packets_total', "Packets towards a Mapping's addresses and ports on this agent, by allow-list verdict (allowed; denied = connection attempts refused), from the counting sets (client to service direction only)", (t) => t.packets),
+    bytes: traffic('smartnat_mapping_bytes_total', "Bytes (IP length) towards a Mapping's addresses and ports on this agent, by allow-list verdict (allowed; denied = connection attempts refused), from the counting sets (client to service direction only)", (t) => t.bytes),
   };
 }

@@ -86,7 +86,9 @@ function mangleRules(d: DesiredDataPlane): Map<string, string[]> {
     ...d.uplinks.map((u) => `-i ${u.name} ${c(`smartnat: arrived on ${u.name}`)} ${allow} -j CONNMARK --set-xmark ${hex(u.mark)}/${mask}`),
     `${c('smartnat: count allowed')} ${allow} -m set --match-set ${SETS.countAllowed} dst,dst`,
     `${c('smartnat: allowed source')} ${allow} -j RETURN`,
-    `${c('smartnat: count not allowed')} -m set --match-set ${SETS.countDenied} dst,dst`,
+    // Denied = a connection attempt the allow-list refused; not a stray packet of a connection this
+    // owner never saw (ctstate INVALID, e.g. a client's RST just after a failover), also dropped.
+    `${c('smartnat: count not allowed')} -m conntrack --ctstate NEW -m set --match-set ${SETS.countDenied} dst,dst`,
     `${c('smartnat: not allowed')} -j DROP`,
   ];
   return new Map([

@@ -127,4 +127,41 @@ describe('per-Mapping counters from our rule and set counters', () => {
     expect((await scraped('packets', 'allowed'))['locked']).toBe(0);
     expect(await scraped()).toEqual({ ...zero, web: 8, api: 2 });
   });
+
+  it('does not count as denied the reset of a connection this owner never saw (what clients send a new owner after a failover)', async () => {
+    // An allowed client holds a TCP connection through web; the owner then forgets it (its conntrack
+    // entry deleted, as on a new owner), and the client resets it: conntrack cannot pick a
+    // connection up from a RST, so the packet is INVALID here. It is dropped, but no allow-list
+    // refused it: a CI kill drill counted two such packets as denied before the rule matched NEW only.
+    const sourcePort = 40_123;
+    const script = [
+      "const net = require('node:net');",
+      `const s = net.connect({ host: '${VIP_WEB}', port: 80, localAddress: '${CLIENT}', localPort: ${sourcePort} }, () => {`,
+      '  setTimeout(() => { s.resetAndDestroy(); setTimeout(() => process.exit(0), 300); }, 3000);',
+      '});',
+      "s.on('error', (e) => { console.error(e.message); process.exit(1); });",
+    ].join('\n');
+    const client = topo.runner('c1').run(process.execPath, ['-e', script], { timeoutMs: 15_000 });
+    const entry = ['-p', 'tcp', '-s', CLIENT, '-d', VIP_WEB, '--sport', String(sourcePort), '--dport', '80'];
+    const seen = async (): Promise<boolean> => (await a1.run('conntrack', ['-L', ...entry], { okExitCodes: [0, 1] })).stdout.includes('ESTABLISHED');
+    const deadline = Date.now() + 2500;
+    while (!(await seen()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await seen()).toBe(true);
+    const before = { allowed: await scraped('packets', 'allowed'), denied: await scraped('packets', 'denied'), dropped: await finalDrops() };
+    await a1.run('conntrack', ['-D', ...entry]);
+    await client;
+    expect(await scraped('packets', 'denied')).toEqual(before.denied);
+    expect(await scraped('packets', 'allowed')).toEqual(before.allowed);
+    // The reset did arrive and was dropped by the final rule (so the check above is not vacuous).
+    expect(await finalDrops()).toBeGreaterThan(before.dropped);
+  });
 });
+
+/** Packets the last rule of SMARTNAT-PREROUTING (mangle) dropped so far, from `iptables-save -c`. */
+async function finalDrops(): Promise<number> {
+  const { stdout } = await a1.run('iptables-save', ['-c', '-t', 'mangle']);
+  const line = stdout.split('\n').find((l) => l.includes('"smartnat: not allowed"') && l.endsWith('-j DROP'));
+  const m = /^\[(\d+):\d+\]/.exec(line ?? '');
+  if (!m) throw new Error(`no counted "smartnat: not allowed" rule in iptables-save -c:\n${stdout}`);
+  return Number(m[1]);
+}
