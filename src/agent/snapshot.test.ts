@@ -26,6 +26,12 @@ describe('parseCluster and dataPlaneKey (what a watch event costs the agent)', (
     expect(sameKey(before, dataPlaneKey(parseCluster({ ...empty, mappings: [reported] })))).toBe(true);
   });
 
+  it('changes the key when the leader judges the generation, even with the same claims (a refused provisional Mapping)', () => {
+    const unjudged = dataPlaneKey(parseCluster({ ...empty, mappings: [rawMapping('echo')] }));
+    const refused = dataPlaneKey(parseCluster({ ...empty, mappings: [rawMapping('echo', { status: { observedGeneration: 1, invalid: 'PortConflict: x' } })] }));
+    expect(sameKey(unjudged, refused)).toBe(false);
+  });
+
   it('changes the key for claims, spec, deletion and for any other object', () => {
     const base = dataPlaneKey(parseCluster({ ...empty, mappings: [rawMapping('echo', { status: { claims: ['203.0.113.10:80/TCP'] } })] }));
     const variants = [

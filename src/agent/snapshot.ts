@@ -10,6 +10,7 @@ import type { AddressPool, ObjectRef } from '../api/types.js';
 import type { ClusterObjects } from '../cluster/informers.js';
 import type { AgentFacts, EndpointSliceInfo, MappingEntry, ServiceInfo, Snapshot } from '../model/snapshot.js';
 import { endpointSliceInfo, serviceInfo } from '../model/snapshot.js';
+import { judged } from '../plan/provisional.js';
 
 export interface ParsedCluster {
   readonly mappings: readonly MappingEntry[];
@@ -80,12 +81,14 @@ function fingerprint(x: object, relevant: () => unknown): string {
 
 /**
  * What the data-plane plan depends on, one string per object in cache order: a Mapping's spec,
- * identity, deletion and leader-granted claims (not the rest of its status, which the owners and
- * the leader rewrite all the time), and every other object whole. Equal keys plan equal rules.
+ * identity, deletion, leader-granted claims and whether the leader judged its generation (so a
+ * refusal that changes no claim still drops a provisional Mapping, ADR 0008 amendment 3); not the
+ * rest of its status, which the owners and the leader rewrite all the time; and every other
+ * object whole. Equal keys plan equal rules.
  */
 export function dataPlaneKey(cluster: ParsedCluster): readonly string[] {
   const mappings = cluster.mappings.map((e) =>
-    fingerprint(e, () => (e.ok ? [e.mapping.namespace, e.mapping.name, e.mapping.uid, e.mapping.creationTimestamp, e.mapping.generation, e.mapping.deleting, e.mapping.spec, e.mapping.status.claims ?? null] : e)),
+    fingerprint(e, () => (e.ok ? [e.mapping.namespace, e.mapping.name, e.mapping.uid, e.mapping.creationTimestamp, e.mapping.generation, e.mapping.deleting, e.mapping.spec, e.mapping.status.claims ?? null, judged(e.mapping)] : e)),
   );
   const whole = (x: object): string => fingerprint(x, () => x);
   return [...mappings, '|', ...cluster.pools.map(whole), '|', ...cluster.services.map(whole), '|', ...cluster.endpointSlices.map(whole)];

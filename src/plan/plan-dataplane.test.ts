@@ -139,10 +139,19 @@ describe('planDataPlane', () => {
     expect(local.desired.addresses[0]?.ports.map((p) => `${p.mapping.name} ${p.port}`)).toEqual(['aa-old-edited 8080', 'aa-old-edited 9090']);
   });
 
-  it('with the leader deciding, a Mapping the leader has not judged yet is not programmed', () => {
-    const { desired, leftOut } = plan(snapshot({ ...base, claimsFrom: 'leader', mappings: [ok(echoMapping)] }));
-    expect(desired.addresses).toEqual([]);
-    expect(leftOut.map((l) => l.reason)).toEqual(['notClaimed']);
+  it('with the leader deciding, a Mapping the leader has not judged yet is programmed early only when no one else wants its pairs (ADR 0008 amendment 3)', () => {
+    // Free: programmed before the grant.
+    const early = plan(snapshot({ ...base, claimsFrom: 'leader', mappings: [ok(echoMapping)] }));
+    expect(early.desired.addresses.map((a) => [a.address, a.ports.map((p) => `${p.mapping.name} ${p.port}`)])).toEqual([[VIP_1, ['echo 8080']]]);
+    expect(early.leftOut).toEqual([]);
+    // Another new Mapping asks for the same pair: neither before the leader's verdict.
+    const rival = mapping({ name: 'rival', serviceName: 'echo', addresses: [VIP_1], ports: [{ port: 8080, servicePort: 80 }], created: '2026-01-01T00:00:00Z' });
+    const clash = plan(snapshot({ ...base, claimsFrom: 'leader', mappings: [ok(echoMapping), ok(rival)] }));
+    expect(clash.desired.addresses).toEqual([]);
+    expect(clash.leftOut.map((l) => `${l.mapping?.name} ${l.reason}`)).toEqual(['echo notClaimed', 'rival notClaimed']);
+    // The leader judged it (refused, so no claims): dropped, though no claim changed.
+    const refused = { ...echoMapping, status: { ...echoMapping.status, observedGeneration: 1, invalid: 'PortConflict: ...' } };
+    expect(plan(snapshot({ ...base, claimsFrom: 'leader', mappings: [ok(refused)] })).desired.addresses).toEqual([]);
   });
 
   it('numbers uplinks by name and places each address on the uplink whose subnet holds it', () => {

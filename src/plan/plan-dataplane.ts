@@ -1,6 +1,7 @@
 // planDataPlane: snapshot -> DesiredDataPlane for one agent, plus a reason for everything left out.
 // Pure and deterministic: the output depends on the snapshot's content, never on its order (inputs
-// are sorted first; with claimsFrom 'leader' only the leader's granted claims are programmed, else
+// are sorted first; with claimsFrom 'leader' only the leader's granted claims are programmed (and,
+// until the leader's first verdict on a generation, a Mapping none of whose pairs anyone else wants), else
 // port clashes go to the oldest Mapping, then namespace/name). Rules are planned
 // for every address the agent is eligible for; ownership only flips a flag (the owned set).
 import { matchesAgentSelector } from '../api/selector.js';
@@ -14,6 +15,7 @@ import type { DataPlanePlan, DesiredAddress, DesiredEgress, DesiredPort, Desired
 import { egressGatewayOf, egressSourcesOf } from './egress.js';
 import { resolveEndpoints } from './endpoints.js';
 import { claimKey } from './leader-input.js';
+import { provisionalMappings } from './provisional.js';
 
 interface AddressPlacement {
   readonly pool: AddressPool;
@@ -103,6 +105,8 @@ interface PlanContext {
   /** address -> uplink and ports accepted so far, keyed "proto/port". */
   readonly addresses: Map<string, { uplink: string; ports: Map<string, DesiredPort> }>;
   readonly leftOut: LeftOut[];
+  /** claimsFrom 'leader': uids of Mappings programmed before the leader's verdict (provisional.ts). */
+  provisional: ReadonlySet<string>;
 }
 
 function planPort(mapping: Mapping, address: string, port: MappingPort, ctx: PlanContext): DesiredPort {
@@ -143,7 +147,7 @@ function planMappingAddress(mapping: Mapping, address: string, ctx: PlanContext)
   }
   const entry = ctx.addresses.get(address) ?? { uplink: placed.value.uplink.name, ports: new Map<string, DesiredPort>() };
   ctx.addresses.set(address, entry);
-  const claims = ctx.snapshot.claimsFrom === 'leader' ? new Set(mapping.status.claims ?? []) : undefined;
+  const claims = ctx.snapshot.claimsFrom === 'leader' && !ctx.provisional.has(mapping.uid) ? new Set(mapping.status.claims ?? []) : undefined;
   for (const port of mapping.spec.ports) {
     const key = `${port.protocol}/${port.port}`;
     if (claims && !claims.has(claimKey(address, port.port, port.protocol))) {
@@ -175,6 +179,7 @@ function planMappings(ctx: PlanContext): Mapping[] {
       ctx.leftOut.push({ mapping: ref(entry.mapping), reason: 'mappingDeleting', effect: 'nothing', message: 'Mapping is being deleted' });
     } else valid.push(entry.mapping);
   }
+  if (ctx.snapshot.claimsFrom === 'leader') ctx.provisional = provisionalMappings(valid, ctx.pools);
   for (const mapping of valid.sort(compareMappings)) {
     const addresses = [...new Set(mapping.spec.addresses)].sort((a, b) => (parseIpv4(a) ?? 0) - (parseIpv4(b) ?? 0));
     for (const address of addresses) planMappingAddress(mapping, address, ctx);
@@ -296,6 +301,7 @@ export function planDataPlane(snapshot: Snapshot, settings: DataPlaneSettings): 
     slicesByService: indexSlices(snapshot.endpointSlices),
     addresses: new Map(),
     leftOut,
+    provisional: new Set(),
   };
   const valid = planMappings(ctx);
   const addresses = finishAddresses(ctx);
