@@ -12,6 +12,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts/bundle-client-node.mjs ./scripts/
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20.20.2-bookworm-slim

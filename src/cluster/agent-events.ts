@@ -5,7 +5,7 @@
 // Guarantees: the Event names the Lease with its uid when the Lease can be read (kubectl describe
 // selects Events by uid), without one otherwise; a failed create throws. Does not decide when an
 // Event is due or de-duplicate (the caller, src/agent/dataplane-observer.ts, does).
-import { CoordinationV1Api, CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, type CoreV1Event, type KubeConfig } from './k8s.js';
 import { agentLeaseName } from '../plan/lease-names.js';
 
 export type AgentEventReason = 'DataPlaneApplyFailed' | 'FailoverCompleted' | 'HandoffCompleted';

@@ -3,7 +3,7 @@
 // Guarantees: an apply names only this agent's entries, so entries of other owners are untouched
 // and an entry the agent stops applying is removed by the API server. Does not decide what to
 // report (src/agent/report.ts does) or when (only on change, the caller's job).
-import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from './k8s.js';
 import type { ConfiguredAddress, ObjectRef } from '../api/types.js';
 import { API_VERSION, GROUP, VERSION } from '../api/types.js';
 

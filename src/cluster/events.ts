@@ -4,7 +4,7 @@
 // dropped, so a retried pass never repeats an Event; MappingAccepted and MappingRefused reset each
 // other, so refused -> accepted -> refused again is three Events. Memory is bounded (oldest
 // objects forgotten first). Does not decide which Events happen (src/plan/leader-status.ts does).
-import { CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type CoreV1Event, type KubeConfig } from './k8s.js';
 import { API_VERSION } from '../api/types.js';
 import type { LeaderEvent, LeaderEventReason } from '../plan/leader-input.js';
 import type { Clock } from './clock.js';

@@ -3,7 +3,7 @@
 // Guarantees: one JSON patch whose `test` ops check the uid and the finalizer at the index read,
 // so a recreated object or a finalizer list changed meanwhile is never edited blindly (the server
 // answers 422 and nothing changes). Does not decide when to remove it (src/plan/leader-plan.ts).
-import { ApiException, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { ApiException, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from './k8s.js';
 import { GROUP, LEGACY_FINALIZER, VERSION } from '../api/types.js';
 import type { FinalizerRemoval } from '../plan/leader-input.js';
 

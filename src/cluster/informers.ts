@@ -15,7 +15,7 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
   type ObjectCache,
-} from '@kubernetes/client-node';
+} from './k8s.js';
 import { GROUP, VERSION } from '../api/types.js';
 
 export type CollectionName = 'mappings' | 'addressPools' | 'services' | 'endpointSlices';

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import type { Agent as HttpAgent } from 'node:http';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from './k8s.js';
 
 export class KubeconfigError extends Error {
   override readonly name = 'KubeconfigError';

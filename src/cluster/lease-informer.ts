@@ -3,7 +3,7 @@
 // blind from an error until the watch reconnects, and every (re)connect resets the observation
 // clocks (ADR 0005). Does not decide anything; calls `changed` so the owner can re-plan (and says
 // when an event was only a renewal, which needs no re-plan).
-import { CoordinationV1Api, makeInformer, type Informer, type KubeConfig, type ObjectCache, type V1Lease } from '@kubernetes/client-node';
+import { CoordinationV1Api, makeInformer, type Informer, type KubeConfig, type ObjectCache, type V1Lease } from './k8s.js';
 import type { LeaseView } from '../plan/lease-view.js';
 import type { Clock } from './clock.js';
 import { leaseFromApi } from './lease-store.js';

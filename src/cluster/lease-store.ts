@@ -2,7 +2,7 @@
 // patch, delete) and its client-node implementation over CoordinationV1Api. Guarantees: 404/409
 // come back as typed outcomes, never exceptions; times are always sent as V1MicroTime. Does not
 // decide anything, retry or cache (lease-protocol.ts and the informer do).
-import { ApiException, CoordinationV1Api, PatchStrategy, V1MicroTime, setHeaderOptions, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { ApiException, CoordinationV1Api, PatchStrategy, V1MicroTime, setHeaderOptions, type KubeConfig, type V1Lease } from './k8s.js';
 import { LABEL_ROLE, type LeaseRecord, type LeaseRole } from '../plan/lease-names.js';
 
 export type WriteRefusal = 'conflict' | 'alreadyExists' | 'notFound';

@@ -3,7 +3,7 @@
 // Read-only; a 429 (the API server throttling, or starting up) is retried as client-go does
 // (Retry-After, at most 5 times); other API failures propagate with their cause. Invalid Mappings
 // are counted, not shown.
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubeConfig } from './k8s.js';
 import { parseMapping } from '../api/parse.js';
 import { GROUP, VERSION, type Mapping } from '../api/types.js';
 import { LEADER_LEASE_NAME } from '../plan/lease-names.js';

@@ -6,7 +6,7 @@
 // there neither fails nor sticks), so a Mapping deleted and recreated under the same name between
 // read and write gets one stale status, which the next pass (it differs) rewrites.
 // Does not decide whether to write: the planner lists only statuses that differ from what is stored.
-import { ApiException, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { ApiException, CustomObjectsApi, PatchStrategy, setHeaderOptions, type KubeConfig } from './k8s.js';
 import { GROUP, VERSION, type AddressPoolStatus, type Condition } from '../api/types.js';
 import type { FinalizerRemoval, LeaderMappingStatus, MappingWrite, PoolWrite } from '../plan/leader-input.js';
 import { removeLegacyFinalizer, type FinalizerOutcome } from './finalizers.js';
