@@ -1,7 +1,7 @@
 // Rendering tests for the values that change the chart's output: helm template with the real helm,
 // parsed with `yaml`, asserted field by field. No API server is involved here (install.itest.ts
 // puts the same objects in front of one).
-import { agentNodeFlags } from '../../src/cli/node-flags.js';
+import { AGENT_NODE_ARGV, agentNodeOptions } from '../../src/cli/node-flags.js';
 import { describe, expect, test } from '@jest/globals';
 import type { V1ClusterRole, V1Container, V1DaemonSet, V1Role } from '@kubernetes/client-node';
 import { findObject, render, type KubeObject } from './chart.js';
@@ -47,7 +47,8 @@ describe('chart rendering', () => {
     expect(agent.env?.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe('spec.nodeName');
     expect(agent.env?.find((e) => e.name === 'HOST_IP')?.valueFrom?.fieldRef?.fieldPath).toBe('status.hostIP');
     // The same V8 settings as the lab's agents (src/cli/node-flags.ts).
-    expect(agent.env?.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe(agentNodeFlags().join(' '));
+    expect(agent.env?.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe(agentNodeOptions().join(' '));
+    expect(agent.command).toEqual(['node', ...AGENT_NODE_ARGV, '/opt/smartnat/dist/main.js']);
     expect(agent.args).toContain('--metrics-address=$(HOST_IP):9655');
     expect(agent.args).toContain('--name=$(NODE_NAME)');
     expect(agent.args).toContain('--namespace=smartnat');

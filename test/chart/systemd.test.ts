@@ -2,7 +2,7 @@
 // machine: `systemd-analyze verify` must be silent (it exits 0 even on ignored lines, so any output
 // counts as a failure), `systemd-analyze security --offline` must rate it OK or better, and the
 // capabilities are exactly NET_ADMIN and NET_RAW.
-import { agentNodeFlags } from '../../src/cli/node-flags.js';
+import { AGENT_NODE_ARGV, agentNodeOptions } from '../../src/cli/node-flags.js';
 import { describe, expect, test } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +30,8 @@ async function verify(path: string): Promise<{ exitCode: number; output: string 
 
 describe('packaging/systemd/smartnat-agent.service', () => {
   test('runs the agent with the V8 settings the chart and the lab use (src/cli/node-flags.ts)', () => {
-    expect(text).toContain(`Environment="NODE_OPTIONS=${agentNodeFlags().join(' ')}"`);
+    expect(text).toContain(`Environment="NODE_OPTIONS=${agentNodeOptions().join(' ')}"`);
+    expect(text).toContain(`ExecStart=/usr/bin/node ${AGENT_NODE_ARGV.join(' ')} /opt/smartnat/dist/main.js agent `);
   });
 
   test('systemd-analyze verify accepts it without a single warning', async () => {
