@@ -300,4 +300,44 @@ describe('agents against the real API server', () => {
     await waitFor(async () => (await configured('second'))[extra]?.owner === owner, { what: 'the new owner reports' });
     expect(s.violations).toEqual([]);
   }, 120_000);
+  it('an owner programs a new Mapping nobody else wants before any verdict, withdraws it when a rival asks for its port, and follows the verdict (ADR 0008 amendment 3)', async () => {
+    // No leader runs here: only the owner's own view decides until a verdict is written.
+    const s = await scenario({ count: 1, firstHost: 250 });
+    const vip = s.addresses[0] ?? '';
+    const owner = (await allHeld(s)).get(vip) ?? '';
+    const t = s.agents.find((a) => a.agent.name === owner);
+    if (!t) throw new Error(`no agent holds ${vip}`);
+    const core = s.kc.makeApiClient(CoreV1Api);
+    const discovery = s.kc.makeApiClient(DiscoveryV1Api);
+    const custom = s.kc.makeApiClient(CustomObjectsApi);
+    for (const [name, pod] of [['early', '198.51.100.21'], ['rival', '198.51.100.22']] as const) {
+      await core.createNamespacedService({ namespace: s.ns, body: { metadata: { name }, spec: { ports: [{ name: 'http', port: 80, protocol: 'TCP' }] } } });
+      await discovery.createNamespacedEndpointSlice({
+        namespace: s.ns,
+        body: { metadata: { name: `${name}-1`, labels: { 'kubernetes.io/service-name': name } }, addressType: 'IPv4', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: [{ addresses: [pod], conditions: { ready: true } }] },
+      });
+    }
+    const create = async (name: string): Promise<void> => {
+      await custom.createNamespacedCustomObject({
+        group: GROUP, version: VERSION, plural: 'mappings', namespace: s.ns,
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'Mapping', metadata: { name }, spec: { addresses: [vip], serviceName: name, ports: [{ port: 8080, protocol: 'tcp', servicePort: 80 }] } },
+      });
+    };
+    const dnatTo = (pod: string): boolean =>
+      [...(t.kernel.tables.get('nat')?.values() ?? [])].some((c) => c.rules.some((r) => r.includes(`-j DNAT --to-destination ${pod}:8080`)));
+    await create('early');
+    await waitFor(() => dnatTo('198.51.100.21'), { what: 'the free Mapping programmed before any verdict' });
+    await create('rival');
+    await waitFor(() => !dnatTo('198.51.100.21'), { what: 'the provisional Mapping withdrawn once a rival asks for its port' });
+    expect(dnatTo('198.51.100.22')).toBe(false);
+    // The verdict, written as the leader writes it: early holds the pair, rival is refused.
+    const verdict = async (name: string, status: Record<string, unknown>): Promise<void> => {
+      await custom.patchNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, plural: 'mappings', namespace: s.ns, name, body: { status: { observedGeneration: 1, ...status } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    };
+    await verdict('rival', { invalid: `PortConflict: ${vip}:8080/tcp belongs to Mapping ${s.ns}/early` });
+    await verdict('early', { invalid: 'no', claims: [`${vip}:8080/tcp`] });
+    await waitFor(() => dnatTo('198.51.100.21'), { what: 'the granted Mapping programmed again' });
+    expect(dnatTo('198.51.100.22')).toBe(false);
+    expect(s.violations).toEqual([]);
+  }, 120_000);
 });

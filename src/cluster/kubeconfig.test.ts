@@ -34,9 +34,31 @@ describe('loadKubeConfig shares one agent across requests', () => {
       const ctx = new RequestContext('https://192.0.2.1:6443/api', HttpMethod.GET);
       await kc.applySecurityAuthentication(ctx);
       expect(ctx.getHeaders()['Authorization']).toBe('Bearer abc');
-      // Different TLS material (a rotated certificate): a different agent.
-      const other = loadKubeConfig(kubeconfig(dir, 'BBBB'), {});
-      expect(await agentOf(other)).not.toBe(first);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('builds a new agent when the CA file changes under the same KubeConfig (a rotation), and keeps it after', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-'));
+    try {
+      const caFile = join(dir, 'ca.pem');
+      const pem = (body: string): string => `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
+      writeFileSync(caFile, pem('AAAA'));
+      const path = join(dir, 'kc.yaml');
+      writeFileSync(path, [
+        'apiVersion: v1', 'kind: Config', 'current-context: t',
+        'clusters:', '- name: t', '  cluster:', '    server: https://192.0.2.1:6443', `    certificate-authority: ${caFile}`,
+        'users:', '- name: u', '  user:', '    token: abc',
+        'contexts:', '- name: t', '  context:', '    cluster: t', '    user: u',
+      ].join('\n'));
+      const kc = loadKubeConfig(path, {});
+      const before = await agentOf(kc);
+      expect(await agentOf(kc)).toBe(before);
+      writeFileSync(caFile, pem('BBBB'));
+      const rotated = await agentOf(kc);
+      expect(rotated).not.toBe(before);
+      expect(await agentOf(kc)).toBe(rotated);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
