@@ -58,6 +58,9 @@ describe('drill kinds', () => {
 describe('probe arithmetic', () => {
   it('counts refused (RST, ICMP, reset after connect) apart from failed (timeout, bad reply)', () => {
     expect(summarizeProbe(tries('..rrtx.e..'))).toEqual({ tries: 10, ok: 5, refused: 3, failed: 2, gapMs: 50 });
+    // A reset after the handshake completed is refused, and counted apart (the handoff straddle).
+    const straddled = tries('..x..').map((o) => (o.seq === 2 ? { ...o, connected: true } : o));
+    expect(summarizeProbe(straddled)).toEqual({ tries: 5, ok: 4, refused: 1, failed: 0, gapMs: 20, resetAfterHandshake: 1 });
   });
 
   it('measures the gap from the last success before the outage to the first after it', () => {
@@ -143,6 +146,7 @@ describe('verdicts', () => {
     expect(judgeDrill(obs({ kind: 'drain' }))).toEqual([]);
     expect(judgeDrill(obs({ kind: 'drain', tcp: { ...CLEAN, refused: 1 } }))).toEqual(['a planned handoff lost probes: 1 refused, 0 failed']);
     expect(judgeDrill(obs({ kind: 'drain', udp: { ...CLEAN, failed: 2 } }))).toEqual(['a planned handoff lost probes: 0 refused, 2 failed']);
+    expect(judgeDrill(obs({ kind: 'drain', tcp: { ...CLEAN, refused: 1, resetAfterHandshake: 1 } }))).toEqual(['a planned handoff lost probes: 1 refused (1 reset after the handshake completed), 0 failed']);
   });
 
   it('fails a control-plane fault that moved the address or stopped traffic for a lease duration', () => {

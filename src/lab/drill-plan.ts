@@ -90,6 +90,12 @@ export interface ProbeSummary {
   readonly failed: number;
   /** Longest time without a successful try (probe.ts longestGapMs). */
   readonly gapMs: number;
+  /**
+   * TCP, present when > 0: refused tries whose handshake had completed (a reset after connect).
+   * In a planned handoff this is the signature of a connection whose first packets reached one
+   * agent and whose next ones reached the other (README, "what a handoff costs").
+   */
+  readonly resetAfterHandshake?: number;
 }
 
 export function isRefused(o: ProbeOutcome): boolean {
@@ -100,12 +106,15 @@ export function summarizeProbe(outcomes: readonly ProbeOutcome[]): ProbeSummary 
   let ok = 0;
   let refused = 0;
   let failed = 0;
+  let resets = 0;
   for (const o of outcomes) {
     if (o.result === 'ok') ok++;
-    else if (isRefused(o)) refused++;
-    else if (o.result !== 'sent') failed++;
+    else if (isRefused(o)) {
+      refused++;
+      if (o.connected === true) resets++;
+    } else if (o.result !== 'sent') failed++;
   }
-  return { tries: outcomes.length, ok, refused, failed, gapMs: round(longestGapMs(outcomes)) };
+  return { tries: outcomes.length, ok, refused, failed, gapMs: round(longestGapMs(outcomes)), ...(resets > 0 ? { resetAfterHandshake: resets } : {}) };
 }
 
 /**
@@ -182,7 +191,9 @@ export function judgeDrill(o: DrillObservation): string[] {
   if (e.move === 'no' && moved) problems.push(`the address moved from ${o.previousOwner} to ${o.finalOwner}`);
   const refused = o.tcp.refused + o.udp.refused;
   const failed = o.tcp.failed + o.udp.failed;
-  if (e.lossless && refused + failed > 0) problems.push(`a planned handoff lost probes: ${refused} refused, ${failed} failed`);
+  const resets = (o.tcp.resetAfterHandshake ?? 0) + (o.udp.resetAfterHandshake ?? 0);
+  const afterHandshake = resets > 0 ? ` (${resets} reset after the handshake completed)` : '';
+  if (e.lossless && refused + failed > 0) problems.push(`a planned handoff lost probes: ${refused} refused${afterHandshake}, ${failed} failed`);
   if (e.keepsFlowing && !e.lossless) {
     if (refused > 0) problems.push(`${refused} probes refused while traffic should have kept flowing`);
     const gap = Math.max(o.tcp.gapMs, o.udp.gapMs);
