@@ -9,7 +9,8 @@ import { Registry } from 'prom-client';
 import { registerMappingTraffic } from '../../src/agent/mapping-metrics.js';
 import { DataPlaneApplier } from '../../src/dataplane/apply.js';
 import type { CommandRunner } from '../../src/dataplane/command-runner.js';
-import { MappingCounterReader } from '../../src/dataplane/counters.js';
+import { MappingCounterReader, parseRuleCounters } from '../../src/dataplane/counters.js';
+import { CHAINS } from '../../src/dataplane/render-names.js';
 import { ensureSysctls } from '../../src/dataplane/host-checks.js';
 import { agent, mapping, ok, service, slice, snapshot } from '../../src/dataplane/testing/fixtures.js';
 import { addAddress } from '../../src/lab/link-control.js';
@@ -157,11 +158,10 @@ describe('per-Mapping counters from our rule and set counters', () => {
   });
 });
 
-/** Packets the last rule of SMARTNAT-PREROUTING (mangle) dropped so far, from `iptables-save -c`. */
+/** Packets the last rule of SMARTNAT-PREROUTING (mangle), the final DROP, dropped so far. */
 async function finalDrops(): Promise<number> {
   const { stdout } = await a1.run('iptables-save', ['-c', '-t', 'mangle']);
-  const line = stdout.split('\n').find((l) => l.includes('"smartnat: not allowed"') && l.endsWith('-j DROP'));
-  const m = /^\[(\d+):\d+\]/.exec(line ?? '');
-  if (!m) throw new Error(`no counted "smartnat: not allowed" rule in iptables-save -c:\n${stdout}`);
-  return Number(m[1]);
+  const last = parseRuleCounters(stdout, new Set([CHAINS.manglePrerouting])).at(-1);
+  if (last?.target !== 'DROP') throw new Error(`${CHAINS.manglePrerouting} does not end with a counted DROP:\n${stdout}`);
+  return last.packets;
 }
